@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import helmet from '@fastify/helmet';
+import { Logger as NestLogger, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import { AppModule, type AppModuleOptions } from './app.module.js';
+import { toErrorBody } from './common/filters/all-exceptions.filter.js';
+import type { AppConfig } from './config/app-config.js';
+import { APP_CONFIG } from './config/config.module.js';
+
+export const API_PREFIX = 'api/v1';
+const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
+
+function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  const id = typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
+  // pino-http reads the same id from the raw request.
+  (request as IncomingMessage & { id?: string }).id = id;
+  return id;
+}
+
+function setUpSwagger(app: NestFastifyApplication): void {
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('AI calling platform API')
+      .setDescription(
+        'AI voice agents on Exotel numbers: accounts, agents, phone numbers, calls and live sessions. ' +
+          'Lists take page (from 1) and limit (1-100, default 20). Errors: {statusCode, error, message, requestId}.',
+      )
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+}
+
+/** Builds the fully configured application (used by main, tests and benchmarks). */
+export async function createApp(options: AppModuleOptions = {}): Promise<NestFastifyApplication> {
+  const adapter = new FastifyAdapter({
+    genReqId: requestIdOf,
+    bodyLimit: options.config?.bodyLimitBytes ?? 256 * 1024,
+    trustProxy: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    AppModule.forRoot(options),
+    adapter,
+    {
+      bufferLogs: true,
+    },
+  );
+  const config = app.get<AppConfig>(APP_CONFIG);
+  const logger = app.get(Logger);
+  app.useLogger(logger);
+  app.flushLogs();
+
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  // Errors raised by Fastify itself (malformed JSON, body too large) get the same shape.
+  const errorLogger = new NestLogger('Http');
+  fastify.setErrorHandler((error, request, reply) => {
+    const body = toErrorBody(error, request.id, errorLogger);
+    void reply.status(body.statusCode).send(body);
+  });
+
+  await app.register(helmet, { contentSecurityPolicy: false });
+  app.enableCors({ origin: config.corsOrigins, credentials: false });
+  app.setGlobalPrefix(API_PREFIX, { exclude: ['docs', 'docs-json'] });
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      stopAtFirstError: false,
+    }),
+  );
+  app.enableShutdownHooks();
+  setUpSwagger(app);
+  await app.init();
+  return app;
+}

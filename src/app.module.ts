@@ -1,0 +1,64 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { AuthModule } from './auth/auth.module.js';
+import { JwtAuthGuard } from './auth/jwt-auth.guard.js';
+import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
+import { RolesGuard } from './common/guards/roles.guard.js';
+import { buildLoggerParams } from './common/logging/logger-options.js';
+import { CommonModule } from './common/common.module.js';
+import { RedisThrottlerStorage } from './common/throttling/redis-throttler.storage.js';
+import type { AppConfig } from './config/app-config.js';
+import { APP_CONFIG, ConfigModule } from './config/config.module.js';
+import { HealthModule } from './health/health.module.js';
+import { InfraModule } from './infra/infra.module.js';
+import { UsersModule } from './users/users.module.js';
+
+export interface AppModuleOptions {
+  /** A ready configuration (tests, CLI); read from the environment when absent. */
+  config?: AppConfig;
+  /** Where logs go (tests capture them); stdout when absent. */
+  logStream?: DestinationStream;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(options: AppModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(options.config),
+        LoggerModule.forRootAsync({
+          inject: [APP_CONFIG],
+          useFactory: (config: AppConfig) => buildLoggerParams(config, options.logStream),
+        }),
+        InfraModule,
+        CommonModule,
+        ThrottlerModule.forRootAsync({
+          inject: [APP_CONFIG, RedisThrottlerStorage],
+          useFactory: (config: AppConfig, storage: RedisThrottlerStorage) => ({
+            throttlers: [
+              {
+                name: 'default',
+                ttl: config.throttle.ttlSeconds * 1000,
+                limit: config.throttle.limit,
+              },
+            ],
+            storage,
+          }),
+        }),
+        HealthModule,
+        UsersModule,
+        AuthModule,
+      ],
+      providers: [
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        { provide: APP_GUARD, useClass: ThrottlerGuard },
+        { provide: APP_GUARD, useClass: JwtAuthGuard },
+        { provide: APP_GUARD, useClass: RolesGuard },
+      ],
+    };
+  }
+}

@@ -1,0 +1,74 @@
+import { Body, Controller, Get, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
+import { SkipThrottle } from '@nestjs/throttler';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiForbiddenResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import {
+  type AuthenticatedUser,
+  CurrentUser,
+} from '../common/decorators/current-user.decorator.js';
+import { Public } from '../common/decorators/public.decorator.js';
+import { UserResponse } from '../users/dto/user.response.js';
+import { AuthThrottleGuard } from './auth-throttle.guard.js';
+import { AuthService } from './auth.service.js';
+import { AuthResponse } from './dto/auth.response.js';
+import { LoginDto } from './dto/login.dto.js';
+import { RegisterDto } from './dto/register.dto.js';
+
+@ApiTags('auth')
+@Controller('auth')
+export class AuthController {
+  constructor(private readonly authService: AuthService) {}
+
+  @Public()
+  @SkipThrottle()
+  @UseGuards(AuthThrottleGuard)
+  @Post('register')
+  @ApiOperation({ summary: 'Create an account and get an access token' })
+  @ApiCreatedResponse({ type: AuthResponse })
+  @ApiConflictResponse({ description: 'Email already registered' })
+  @ApiTooManyRequestsResponse({ description: 'Too many attempts from this IP or for this email' })
+  register(@Body() dto: RegisterDto): Promise<AuthResponse> {
+    return this.authService.register(dto);
+  }
+
+  @Public()
+  @SkipThrottle()
+  @UseGuards(AuthThrottleGuard)
+  @Post('login')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({ summary: 'Exchange email and password for an access token' })
+  @ApiOkResponse({ type: AuthResponse })
+  @ApiUnauthorizedResponse({ description: 'Wrong email or password' })
+  @ApiForbiddenResponse({ description: 'Account disabled' })
+  @ApiTooManyRequestsResponse({ description: 'Too many attempts from this IP or for this email' })
+  login(@Body() dto: LoginDto): Promise<AuthResponse> {
+    return this.authService.login(dto);
+  }
+
+  @ApiBearerAuth()
+  @Post('logout')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({ summary: 'Revoke the current access token' })
+  @ApiNoContentResponse()
+  logout(@CurrentUser() user: AuthenticatedUser): Promise<void> {
+    return this.authService.logout(user.userId);
+  }
+
+  @ApiBearerAuth()
+  @Get('me')
+  @ApiOperation({ summary: 'The signed-in user' })
+  @ApiOkResponse({ type: UserResponse })
+  me(@CurrentUser() user: AuthenticatedUser): Promise<UserResponse> {
+    return this.authService.me(user.userId);
+  }
+}

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { JwtService } from '@nestjs/jwt';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { AccessTokenStore } from '../users/access-token.store.js';
+import { toUserResponse, type UserResponse } from '../users/dto/user.response.js';
+import type { UserDocument } from '../users/schemas/user.schema.js';
+import { UsersRepository } from '../users/users.repository.js';
+import { newWebhookToken } from '../users/webhook-token.js';
+import { AuthErrorCode, AuthException } from './auth.exception.js';
+import type { AuthResponse } from './dto/auth.response.js';
+import type { LoginDto } from './dto/login.dto.js';
+import type { RegisterDto } from './dto/register.dto.js';
+import { PasswordHasher } from './password-hasher.js';
+
+export interface AccessTokenPayload {
+  sub: string;
+  role: UserDocument['role'];
+}
+
+@Injectable()
+export class AuthService {
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly tokens: AccessTokenStore,
+    private readonly jwt: JwtService,
+    private readonly passwords: PasswordHasher,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async register(dto: RegisterDto): Promise<AuthResponse> {
+    const user = await this.users.create({
+      email: dto.email.toLowerCase(),
+      passwordHash: await this.passwords.hash(dto.password),
+      name: dto.name,
+      role: 'user',
+      credits: 0,
+      webhookToken: newWebhookToken(),
+    });
+    if (!user) {
+      throw new AuthException(
+        AuthErrorCode.EmailTaken,
+        'An account with this email already exists',
+      );
+    }
+    return this.issueToken(user);
+  }
+
+  async login(dto: LoginDto): Promise<AuthResponse> {
+    const user = await this.users.findByEmail(dto.email.toLowerCase());
+    if (!(await this.passwords.matches(dto.password, user?.password)) || !user) {
+      throw new AuthException(AuthErrorCode.InvalidCredentials, 'Email or password is incorrect');
+    }
+    if (!user.isActive) {
+      throw new AuthException(AuthErrorCode.AccountDisabled, 'This account is disabled');
+    }
+    const loggedInAt = new Date();
+    await this.users.recordLogin(user._id, loggedInAt);
+    user.lastLoginAt = loggedInAt;
+    return this.issueToken(user);
+  }
+
+  async logout(userId: string): Promise<void> {
+    await this.tokens.revoke(userId);
+  }
+
+  async me(userId: string): Promise<UserResponse> {
+    const user = await this.users.findById(userId);
+    if (!user?.isActive) {
+      // The token check already refuses revoked tokens; this covers a user removed meanwhile.
+      throw new AuthException(AuthErrorCode.InvalidCredentials, 'Account no longer available');
+    }
+    return toUserResponse(user);
+  }
+
+  private async issueToken(user: UserDocument): Promise<AuthResponse> {
+    const userId = user._id.toString();
+    const payload: AccessTokenPayload = { sub: userId, role: user.role };
+    // A unique id makes every issued token distinct, even two issued within one second.
+    const accessToken = await this.jwt.signAsync(payload, { jwtid: randomUUID() });
+    await this.tokens.remember(userId, accessToken, this.config.jwt.expiresInSeconds);
+    return { accessToken, user: toUserResponse(user) };
+  }
+}

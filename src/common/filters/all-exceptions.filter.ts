@@ -1,0 +1,91 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Logger,
+} from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DomainException } from '../errors/domain.exception.js';
+import { type ErrorBody, internalErrorBody, reasonPhrase } from '../errors/error-body.js';
+
+interface ErrorWithStatus {
+  statusCode: number;
+  message: string;
+  code?: string;
+}
+
+function isClientError(error: unknown): error is ErrorWithStatus {
+  if (typeof error !== 'object' || error === null) {
+    return false;
+  }
+  const { statusCode, message } = error as Partial<ErrorWithStatus>;
+  return (
+    typeof statusCode === 'number' &&
+    statusCode >= 400 &&
+    statusCode < 500 &&
+    typeof message === 'string'
+  );
+}
+
+/**
+ * Turns any error into Nest's shape `{statusCode, error, message}` plus the request id.
+ * Typed module errors and HTTP exceptions keep their status; Fastify's own 4xx errors
+ * (malformed JSON, body too large, bad content type) keep theirs; anything else is logged
+ * with the request id and answered as a bare 500.
+ */
+export function toErrorBody(exception: unknown, requestId: string, logger: Logger): ErrorBody {
+  if (exception instanceof DomainException) {
+    return {
+      statusCode: exception.status,
+      error: reasonPhrase(exception.status),
+      message: exception.message,
+      code: exception.code,
+      ...exception.details,
+      requestId,
+    };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const response = exception.getResponse();
+    const body =
+      typeof response === 'string' ? { message: response } : (response as Record<string, unknown>);
+    if (status >= 500) {
+      logger.error({ err: exception, requestId }, 'request failed');
+    }
+    return {
+      ...body,
+      statusCode: status,
+      error: typeof body.error === 'string' ? body.error : reasonPhrase(status),
+      message: (body.message as string | string[] | undefined) ?? reasonPhrase(status),
+      requestId,
+    };
+  }
+  if (isClientError(exception)) {
+    return {
+      statusCode: exception.statusCode,
+      error: reasonPhrase(exception.statusCode),
+      message: exception.message,
+      ...(exception.code ? { code: exception.code } : {}),
+      requestId,
+    };
+  }
+  logger.error({ err: exception, requestId }, 'unhandled error');
+  return internalErrorBody(requestId);
+}
+
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ExceptionsFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const reply = http.getResponse<FastifyReply>();
+    const body = toErrorBody(exception, request.id, this.logger);
+    if (typeof body.retryAfterSeconds === 'number') {
+      void reply.header('Retry-After', String(body.retryAfterSeconds));
+    }
+    void reply.status(body.statusCode).send(body);
+  }
+}

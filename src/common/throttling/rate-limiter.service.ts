@@ -1,0 +1,60 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { REDIS_CLIENT } from '../../infra/redis/redis.module.js';
+
+/**
+ * Fixed-window counter with optional blocking, in one atomic script:
+ * KEYS[1] counter, KEYS[2] block marker; ARGV window ms, limit, block ms.
+ * Returns {hits, window ms left, blocked (0/1), block ms left}.
+ */
+const HIT_SCRIPT = `
+local blockedFor = redis.call('pttl', KEYS[2])
+if blockedFor > 0 then
+  return {tonumber(redis.call('get', KEYS[1]) or '0'), math.max(redis.call('pttl', KEYS[1]), 0), 1, blockedFor}
+end
+local hits = redis.call('incr', KEYS[1])
+local windowLeft = redis.call('pttl', KEYS[1])
+if windowLeft < 0 then
+  redis.call('pexpire', KEYS[1], ARGV[1])
+  windowLeft = tonumber(ARGV[1])
+end
+if hits > tonumber(ARGV[2]) then
+  local blockMs = tonumber(ARGV[3])
+  if blockMs > 0 then
+    redis.call('set', KEYS[2], '1', 'PX', blockMs)
+    return {hits, windowLeft, 1, blockMs}
+  end
+  return {hits, windowLeft, 1, windowLeft}
+end
+return {hits, windowLeft, 0, 0}`;
+
+export interface RateLimitResult {
+  hits: number;
+  windowLeftMs: number;
+  blocked: boolean;
+  retryAfterMs: number;
+}
+
+/** Counters shared by every instance (Redis), surviving restarts of the app. */
+@Injectable()
+export class RateLimiterService {
+  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
+
+  async hit(key: string, limit: number, windowMs: number, blockMs = 0): Promise<RateLimitResult> {
+    const [hits, windowLeftMs, blocked, retryAfterMs] = (await this.redis.eval(
+      HIT_SCRIPT,
+      2,
+      key,
+      `${key}:blocked`,
+      windowMs,
+      limit,
+      blockMs,
+    )) as [number, number, number, number];
+    return { hits, windowLeftMs, blocked: blocked === 1, retryAfterMs };
+  }
+
+  /** Gives back one hit, e.g. when the counted action was refused for another reason. */
+  async refund(key: string): Promise<void> {
+    await this.redis.decr(key);
+  }
+}

@@ -1,0 +1,250 @@
+import { randomBytes } from 'node:crypto';
+
+export type NodeEnvironment = 'development' | 'production' | 'test';
+
+export interface AppConfig {
+  env: NodeEnvironment;
+  port: number;
+  host: string;
+  logLevel: string;
+  corsOrigins: string[] | true;
+  bodyLimitBytes: number;
+  publicBaseUrl: string;
+  mongo: {
+    uri: string;
+    maxPoolSize: number;
+    minPoolSize: number;
+    socketTimeoutMS: number;
+    serverSelectionTimeoutMS: number;
+  };
+  redis: {
+    url: string;
+    queueUrl: string;
+    queuePrefix: string;
+  };
+  jwt: { secret: string; expiresIn: string; expiresInSeconds: number };
+  bcryptRounds: number;
+  encryptionKey: Buffer;
+  throttle: { ttlSeconds: number; limit: number; authLimit: number; authWindowSeconds: number };
+  calls: { outboundLimit: number; outboundWindowSeconds: number; maxConcurrent: number };
+  exotel: { apiBaseUrl?: string; requestsPerMinute: number };
+  admin: { email?: string; password?: string };
+  backup: { dir: string; retentionDays: number; cron: string };
+}
+
+/** Thrown when the environment cannot make a safe configuration; lists every problem. */
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+type Environment = Record<string, string | undefined>;
+
+const MIN_JWT_SECRET_LENGTH = 32;
+const DEFAULT_MONGODB_URI = 'mongodb://localhost:27017/ai-calling-platform';
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+class Reader {
+  readonly problems: string[] = [];
+  readonly warnings: string[] = [];
+
+  constructor(private readonly environment: Environment) {}
+
+  text(name: string, fallback: string): string {
+    const value = this.environment[name]?.trim();
+    return value === undefined || value === '' ? fallback : value;
+  }
+
+  optional(name: string): string | undefined {
+    const value = this.environment[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) {
+      return fallback;
+    }
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  url(name: string, fallback: string, protocols: string[]): string {
+    const value = this.text(name, fallback);
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) {
+        this.problems.push(`${name} must use ${protocols.join(' or ')} (got "${parsed.protocol}")`);
+      }
+    } catch {
+      this.problems.push(`${name} is not a valid URL`);
+    }
+    return value;
+  }
+}
+
+export function durationToSeconds(duration: string): number | undefined {
+  const match = /^(\d+)([smhd]?)$/.exec(duration);
+  if (!match) {
+    return undefined;
+  }
+  return Number(match[1]) * (DURATION_UNITS[match[2] || 's'] ?? 1);
+}
+
+function readEnvironmentName(reader: Reader): NodeEnvironment {
+  const value = reader.text('NODE_ENV', 'development');
+  if (value === 'development' || value === 'production' || value === 'test') {
+    return value;
+  }
+  reader.problems.push(`NODE_ENV must be development, production or test (got "${value}")`);
+  return 'development';
+}
+
+function readJwtSecret(reader: Reader, production: boolean): string {
+  const secret = reader.optional('JWT_SECRET');
+  if (secret !== undefined && secret.length >= MIN_JWT_SECRET_LENGTH) {
+    return secret;
+  }
+  const reason =
+    secret === undefined
+      ? 'JWT_SECRET is missing'
+      : `JWT_SECRET is too weak (${secret.length} characters, at least ${MIN_JWT_SECRET_LENGTH} required)`;
+  if (production) {
+    reader.problems.push(reason);
+  } else {
+    reader.warnings.push(`${reason}: using a throwaway secret, tokens die with the process`);
+  }
+  return randomBytes(48).toString('base64url');
+}
+
+function readEncryptionKey(reader: Reader, production: boolean): Buffer {
+  const encoded = reader.optional('ENCRYPTION_KEY');
+  const key = encoded === undefined ? undefined : Buffer.from(encoded, 'base64');
+  if (key?.length === 32) {
+    return key;
+  }
+  const reason =
+    encoded === undefined
+      ? 'ENCRYPTION_KEY is missing'
+      : 'ENCRYPTION_KEY must be 32 bytes encoded in base64 (openssl rand -base64 32)';
+  if (production) {
+    reader.problems.push(reason);
+  } else {
+    reader.warnings.push(
+      `${reason}: using a throwaway key, stored Exotel tokens cannot be read after a restart`,
+    );
+  }
+  return randomBytes(32);
+}
+
+function readCorsOrigins(reader: Reader, production: boolean): string[] | true {
+  const raw = reader.optional('CORS_ORIGINS');
+  if (raw === undefined) {
+    return production ? [] : true;
+  }
+  if (raw === '*') {
+    return true;
+  }
+  return raw
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter((origin) => origin !== '');
+}
+
+export interface LoadedConfig {
+  config: AppConfig;
+  warnings: string[];
+}
+
+/** Reads and validates the whole configuration; the only place that reads the environment. */
+export function loadConfig(environment: Environment = process.env): LoadedConfig {
+  const reader = new Reader(environment);
+  const env = readEnvironmentName(reader);
+  const production = env === 'production';
+  const port = reader.integer('PORT', 3000, 0, 65535);
+  const redisUrl = reader.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis:', 'rediss:']);
+  const jwtExpiresIn = reader.text('JWT_EXPIRES_IN', '7d');
+  const jwtExpiresInSeconds = durationToSeconds(jwtExpiresIn);
+  if (jwtExpiresInSeconds === undefined || jwtExpiresInSeconds <= 0) {
+    reader.problems.push(
+      `JWT_EXPIRES_IN must look like 3600, 15m, 12h or 7d (got "${jwtExpiresIn}")`,
+    );
+  }
+  const adminEmail = reader.optional('ADMIN_EMAIL');
+  const adminPassword = reader.optional('ADMIN_PASSWORD');
+  if (adminPassword !== undefined && adminPassword.length < 8) {
+    reader.problems.push('ADMIN_PASSWORD must have at least 8 characters');
+  }
+
+  const config: AppConfig = {
+    env,
+    port,
+    host: reader.text('HOST', '0.0.0.0'),
+    logLevel: reader.text('LOG_LEVEL', production ? 'info' : 'debug'),
+    corsOrigins: readCorsOrigins(reader, production),
+    bodyLimitBytes: reader.integer('BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),
+    publicBaseUrl: reader
+      .url('PUBLIC_BASE_URL', `http://localhost:${port}`, ['http:', 'https:'])
+      .replace(/\/+$/, ''),
+    mongo: {
+      uri: reader.url('MONGODB_URI', DEFAULT_MONGODB_URI, ['mongodb:', 'mongodb+srv:']),
+      maxPoolSize: reader.integer('MONGODB_MAX_POOL_SIZE', 10, 1, 1000),
+      minPoolSize: reader.integer('MONGODB_MIN_POOL_SIZE', 5, 0, 1000),
+      socketTimeoutMS: reader.integer('MONGODB_SOCKET_TIMEOUT_MS', 45000, 1000, 600000),
+      serverSelectionTimeoutMS: reader.integer(
+        'MONGODB_SERVER_SELECTION_TIMEOUT_MS',
+        5000,
+        100,
+        120000,
+      ),
+    },
+    redis: {
+      url: redisUrl,
+      queueUrl: reader.url('REDIS_QUEUE_URL', redisUrl, ['redis:', 'rediss:']),
+      queuePrefix: reader.text('QUEUE_PREFIX', 'bull'),
+    },
+    jwt: {
+      secret: readJwtSecret(reader, production),
+      expiresIn: jwtExpiresIn,
+      expiresInSeconds: jwtExpiresInSeconds ?? 604800,
+    },
+    bcryptRounds: reader.integer('BCRYPT_ROUNDS', 10, production ? 10 : 4, 15),
+    encryptionKey: readEncryptionKey(reader, production),
+    throttle: {
+      ttlSeconds: reader.integer('THROTTLE_TTL_SECONDS', 60, 1, 86400),
+      limit: reader.integer('THROTTLE_LIMIT', 300, 1, 1_000_000),
+      authLimit: reader.integer('THROTTLE_AUTH_LIMIT', 10, 1, 1_000_000),
+      authWindowSeconds: 900,
+    },
+    calls: {
+      outboundLimit: reader.integer('OUTBOUND_CALLS_LIMIT', 100, 1, 1_000_000),
+      outboundWindowSeconds: 900,
+      maxConcurrent: reader.integer('MAX_CONCURRENT_CALLS', 10, 1, 100_000),
+    },
+    exotel: {
+      apiBaseUrl: reader.optional('EXOTEL_API_BASE_URL'),
+      requestsPerMinute: reader.integer('EXOTEL_REQUESTS_PER_MINUTE', 200, 1, 100_000),
+    },
+    admin: { email: adminEmail?.toLowerCase(), password: adminPassword },
+    backup: {
+      dir: reader.text('BACKUP_DIR', './backups'),
+      retentionDays: reader.integer('BACKUP_RETENTION_DAYS', 30, 1, 3650),
+      cron: reader.text('BACKUP_CRON', '0 2 * * *'),
+    },
+  };
+
+  if (config.mongo.minPoolSize > config.mongo.maxPoolSize) {
+    reader.problems.push('MONGODB_MIN_POOL_SIZE cannot exceed MONGODB_MAX_POOL_SIZE');
+  }
+  if (reader.problems.length > 0) {
+    throw new ConfigValidationError(reader.problems);
+  }
+  return { config, warnings: reader.warnings };
+}

@@ -1,0 +1,48 @@
+import { BullModule } from '@nestjs/bullmq';
+import { CacheModule } from '@nestjs/cache-manager';
+import { Global, Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { createKeyv } from '@keyv/redis';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { ApiCacheService } from './cache/api-cache.service.js';
+import { SecretBoxService } from './crypto/secret-box.service.js';
+import { RedisLockService } from './lock/redis-lock.service.js';
+import { QueueConnectionHolder } from './queue/queue-connection.holder.js';
+import { RedisModule } from './redis/redis.module.js';
+
+/** Shared providers every feature module relies on: MongoDB, Redis, cache, queues, locks, crypto. */
+@Global()
+@Module({
+  imports: [
+    RedisModule,
+    MongooseModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({
+        uri: config.mongo.uri,
+        maxPoolSize: config.mongo.maxPoolSize,
+        minPoolSize: config.mongo.minPoolSize,
+        socketTimeoutMS: config.mongo.socketTimeoutMS,
+        serverSelectionTimeoutMS: config.mongo.serverSelectionTimeoutMS,
+        // Indexes and collections are created by migrations, never at start-up.
+        autoIndex: false,
+        autoCreate: false,
+      }),
+    }),
+    CacheModule.registerAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({ stores: [createKeyv(config.redis.url)] }),
+    }),
+    BullModule.forRootAsync({
+      inject: [QueueConnectionHolder],
+      extraProviders: [QueueConnectionHolder],
+      useFactory: (holder: QueueConnectionHolder) => ({
+        connection: holder.connection,
+        prefix: holder.prefix,
+      }),
+    }),
+  ],
+  providers: [SecretBoxService, RedisLockService, ApiCacheService],
+  exports: [RedisModule, CacheModule, SecretBoxService, RedisLockService, ApiCacheService],
+})
+export class InfraModule {}

@@ -1,0 +1,30 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import type { AppConfig } from '../../config/app-config.js';
+import { APP_CONFIG } from '../../config/config.module.js';
+import { createRedisConnection } from '../redis/redis-connection.factory.js';
+
+/**
+ * The queue Redis connection (REDIS_QUEUE_URL, which should be a `noeviction` instance),
+ * shared by every queue and duplicated by BullMQ for its blocking worker connections.
+ */
+@Injectable()
+export class QueueConnectionHolder implements OnApplicationShutdown {
+  readonly connection: Redis;
+  readonly prefix: string;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+    this.connection = createRedisConnection(
+      config.redis.queueUrl,
+      'queue',
+      'ai-calling-platform:queue',
+    );
+    this.prefix = config.redis.queuePrefix;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.connection.status !== 'end') {
+      await this.connection.quit().catch(() => this.connection.disconnect());
+    }
+  }
+}

@@ -1,0 +1,13 @@
+/** Every Redis key the application writes, built in one place (schema doc, "Key Patterns"). */
+export const RedisKeys = {
+  userToken: (userId: string): string => `user:token:${userId}`,
+  session: (sessionId: string): string => `session:${sessionId}`,
+  rateLimit: (endpoint: string, id: string): string => `ratelimit:${endpoint}:${id}`,
+  apiCache: (route: string, params: string): string => `cache:api:${route}:${params}`,
+  lock: (name: string): string => `lock:${name}`,
+} as const;
+
+export const RedisTtl = {
+  userTokenSeconds: 604800,
+  sessionSeconds: 3600,
+} as const;

@@ -1,0 +1,159 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { type Model, Types } from 'mongoose';
+import { skipFor, type PaginationQueryDto } from '../common/pagination/pagination.js';
+import {
+  User,
+  type ExotelConfig,
+  type UserDocument,
+  type UserRole,
+} from './schemas/user.schema.js';
+
+export interface NewUser {
+  email: string;
+  passwordHash: string;
+  name: string;
+  role: UserRole;
+  credits: number;
+  webhookToken: string;
+}
+
+export interface UserListFilter {
+  role?: UserRole;
+  isActive?: boolean;
+  emailPrefix?: string;
+}
+
+const DUPLICATE_KEY = 11000;
+
+export function isDuplicateKeyError(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === DUPLICATE_KEY
+  );
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The only code that touches the users collection. */
+@Injectable()
+export class UsersRepository {
+  constructor(@InjectModel(User.name) private readonly users: Model<User>) {}
+
+  /** Returns undefined when the email is taken (unique index), so races resolve to one winner. */
+  async create(user: NewUser): Promise<UserDocument | undefined> {
+    try {
+      const created = await this.users.create({
+        email: user.email,
+        password: user.passwordHash,
+        name: user.name,
+        role: user.role,
+        credits: user.credits,
+        webhookToken: user.webhookToken,
+        isActive: true,
+      });
+      return created.toObject<UserDocument>();
+    } catch (error) {
+      if (isDuplicateKeyError(error)) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  findById(userId: string): Promise<UserDocument | null> {
+    return this.users.findById(userId).lean<UserDocument>().exec();
+  }
+
+  findByEmail(email: string): Promise<UserDocument | null> {
+    return this.users
+      .findOne({ email: { $eq: email } })
+      .lean<UserDocument>()
+      .exec();
+  }
+
+  findActiveByWebhookToken(webhookToken: string): Promise<UserDocument | null> {
+    return this.users
+      .findOne({ webhookToken: { $eq: webhookToken }, isActive: true })
+      .lean<UserDocument>()
+      .exec();
+  }
+
+  async recordLogin(userId: Types.ObjectId | string, at: Date): Promise<void> {
+    await this.users.updateOne({ _id: userId }, { $set: { lastLoginAt: at } }).exec();
+  }
+
+  setExotelConfig(userId: string, exotelConfig: ExotelConfig): Promise<UserDocument | null> {
+    return this.users
+      .findByIdAndUpdate(userId, { $set: { exotelConfig } }, { new: true, runValidators: true })
+      .lean<UserDocument>()
+      .exec();
+  }
+
+  setWebhookToken(userId: string, webhookToken: string): Promise<UserDocument | null> {
+    return this.users
+      .findByIdAndUpdate(userId, { $set: { webhookToken } }, { new: true })
+      .lean<UserDocument>()
+      .exec();
+  }
+
+  async list(
+    filter: UserListFilter,
+    page: PaginationQueryDto,
+  ): Promise<{ users: UserDocument[]; total: number }> {
+    const query: Record<string, unknown> = {};
+    if (filter.role !== undefined) {
+      query.role = filter.role;
+    }
+    if (filter.isActive !== undefined) {
+      query.isActive = filter.isActive;
+    }
+    if (filter.emailPrefix !== undefined) {
+      // Emails are stored lower-cased, so an anchored prefix can use the email index.
+      query.email = { $regex: `^${escapeRegex(filter.emailPrefix.toLowerCase())}` };
+    }
+    const [users, total] = await Promise.all([
+      this.users
+        .find(query)
+        .sort({ createdAt: -1, _id: -1 })
+        .skip(skipFor(page))
+        .limit(page.limit)
+        .lean<UserDocument[]>()
+        .exec(),
+      this.users.countDocuments(query).exec(),
+    ]);
+    return { users, total };
+  }
+
+  updateRoleAndStatus(
+    userId: string,
+    changes: { role?: UserRole; isActive?: boolean },
+  ): Promise<UserDocument | null> {
+    return this.users
+      .findByIdAndUpdate(userId, { $set: changes }, { new: true, runValidators: true })
+      .lean<UserDocument>()
+      .exec();
+  }
+
+  countActiveAdminsOtherThan(userId: string): Promise<number> {
+    return this.users
+      .countDocuments({ role: 'admin', isActive: true, _id: { $ne: new Types.ObjectId(userId) } })
+      .exec();
+  }
+
+  /**
+   * Adds `amount` (may be negative) in one conditional update: the balance can never go
+   * below zero, even with concurrent adjustments. Null when the user is missing or the
+   * balance is too small.
+   */
+  adjustCredits(userId: string, amount: number): Promise<UserDocument | null> {
+    const condition = amount < 0 ? { credits: { $gte: -amount } } : {};
+    return this.users
+      .findOneAndUpdate({ _id: userId, ...condition }, { $inc: { credits: amount } }, { new: true })
+      .lean<UserDocument>()
+      .exec();
+  }
+}
