@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { type Model, Types } from 'mongoose';
+import { escapeRegex } from '../common/objects/escape-regex.js';
 import { skipFor, type PaginationQueryDto } from '../common/pagination/pagination.js';
 import {
   User,
@@ -32,10 +33,6 @@ export function isDuplicateKeyError(error: unknown): boolean {
     error !== null &&
     (error as { code?: unknown }).code === DUPLICATE_KEY
   );
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The only code that touches the users collection. */
@@ -88,14 +85,18 @@ export class UsersRepository {
 
   setExotelConfig(userId: string, exotelConfig: ExotelConfig): Promise<UserDocument | null> {
     return this.users
-      .findByIdAndUpdate(userId, { $set: { exotelConfig } }, { new: true, runValidators: true })
+      .findByIdAndUpdate(
+        userId,
+        { $set: { exotelConfig } },
+        { returnDocument: 'after', runValidators: true },
+      )
       .lean<UserDocument>()
       .exec();
   }
 
   setWebhookToken(userId: string, webhookToken: string): Promise<UserDocument | null> {
     return this.users
-      .findByIdAndUpdate(userId, { $set: { webhookToken } }, { new: true })
+      .findByIdAndUpdate(userId, { $set: { webhookToken } }, { returnDocument: 'after' })
       .lean<UserDocument>()
       .exec();
   }
@@ -133,7 +134,11 @@ export class UsersRepository {
     changes: { role?: UserRole; isActive?: boolean },
   ): Promise<UserDocument | null> {
     return this.users
-      .findByIdAndUpdate(userId, { $set: changes }, { new: true, runValidators: true })
+      .findByIdAndUpdate(
+        userId,
+        { $set: changes },
+        { returnDocument: 'after', runValidators: true },
+      )
       .lean<UserDocument>()
       .exec();
   }
@@ -152,7 +157,11 @@ export class UsersRepository {
   adjustCredits(userId: string, amount: number): Promise<UserDocument | null> {
     const condition = amount < 0 ? { credits: { $gte: -amount } } : {};
     return this.users
-      .findOneAndUpdate({ _id: userId, ...condition }, { $inc: { credits: amount } }, { new: true })
+      .findOneAndUpdate(
+        { _id: userId, ...condition },
+        { $inc: { credits: amount } },
+        { returnDocument: 'after' },
+      )
       .lean<UserDocument>()
       .exec();
   }

@@ -1,0 +1,39 @@
+import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
+import { Schema as MongooseSchema, type Types } from 'mongoose';
+import { type AgentConfig, AgentConfigSchema } from './agent-config.schema.js';
+
+@Schema({ _id: false })
+export class AgentStats {
+  @Prop({ type: Number, required: true, default: 0 }) totalCalls: number;
+  @Prop({ type: Number, required: true, default: 0 }) totalDuration: number;
+  @Prop({ type: Number, required: true, default: 0 }) avgDuration: number;
+  @Prop({ type: Number, required: true, default: 0 }) successRate: number;
+}
+
+export const zeroAgentStats = (): AgentStats => ({
+  totalCalls: 0,
+  totalDuration: 0,
+  avgDuration: 0,
+  successRate: 0,
+});
+
+@Schema({ collection: 'agents', timestamps: true })
+export class Agent {
+  @Prop({ type: MongooseSchema.Types.ObjectId, required: true, ref: 'User' })
+  userId: Types.ObjectId;
+  @Prop({ type: String, required: true, minlength: 1, maxlength: 100, trim: true }) name: string;
+  @Prop({ type: AgentConfigSchema, required: true }) config: AgentConfig;
+  @Prop({ type: Boolean, required: true, default: true }) isActive: boolean;
+  @Prop({
+    type: SchemaFactory.createForClass(AgentStats),
+    default: zeroAgentStats,
+  })
+  stats?: AgentStats;
+}
+
+export type AgentDocument = Agent & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };
+
+export const AgentSchema = SchemaFactory.createForClass(Agent);
+AgentSchema.index({ userId: 1, createdAt: -1 });
+AgentSchema.index({ userId: 1, isActive: 1 });
+AgentSchema.index({ name: 'text' });
