@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import helmet from '@fastify/helmet';
-import { Logger as NestLogger, ValidationPipe } from '@nestjs/common';
+import {
+  ForbiddenException,
+  Logger as NestLogger,
+  UnauthorizedException,
+  ValidationPipe,
+} from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -9,6 +14,9 @@ import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { toErrorBody } from './common/filters/all-exceptions.filter.js';
 import type { AppConfig } from './config/app-config.js';
+import { MetricsService } from './metrics/metrics.service.js';
+import { QUEUE_DASHBOARD_ROUTE } from './metrics/queue-dashboard.module.js';
+import { AdminRequestAuthenticator } from './auth/admin-request.authenticator.js';
 import { APP_CONFIG } from './config/config.module.js';
 
 export const API_PREFIX = 'api/v1';
@@ -58,11 +66,41 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
   app.flushLogs();
 
   const fastify = app.getHttpAdapter().getInstance();
+  const errorLogger = new NestLogger('Http');
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  // The queue dashboard is a Fastify plugin, outside Nest's guards: admins only, checked here.
+  const admins = app.get(AdminRequestAuthenticator);
+  const dashboardPath = `/${API_PREFIX}${QUEUE_DASHBOARD_ROUTE}`;
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (
+      request.url !== dashboardPath &&
+      !request.url.startsWith(`${dashboardPath}/`) &&
+      !request.url.startsWith(`${dashboardPath}?`)
+    ) {
+      return;
+    }
+    const status = await admins.check(request.headers.authorization);
+    if (status !== 200) {
+      const error =
+        status === 401
+          ? new UnauthorizedException('Admin bearer token required')
+          : new ForbiddenException('Admins only');
+      const body = toErrorBody(error, request.id, errorLogger);
+      return reply.status(body.statusCode).send(body);
+    }
+  });
+  const metrics = app.get(MetricsService);
+  fastify.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
   // Errors raised by Fastify itself (malformed JSON, body too large) get the same shape.
-  const errorLogger = new NestLogger('Http');
   fastify.setErrorHandler((error, request, reply) => {
     const body = toErrorBody(error, request.id, errorLogger);
     void reply.status(body.statusCode).send(body);

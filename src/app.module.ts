@@ -1,10 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ScheduleModule } from '@nestjs/schedule';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AgentsModule } from './agents/agents.module.js';
 import { AuthModule } from './auth/auth.module.js';
+import { CallsModule } from './calls/calls.module.js';
 import { JwtAuthGuard } from './auth/jwt-auth.guard.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { RolesGuard } from './common/guards/roles.guard.js';
@@ -15,7 +17,12 @@ import type { AppConfig } from './config/app-config.js';
 import { APP_CONFIG, ConfigModule } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InfraModule } from './infra/infra.module.js';
+import { MaintenanceModule } from './maintenance/maintenance.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+import { QueueDashboardModule } from './metrics/queue-dashboard.module.js';
 import { PhonesModule } from './phones/phones.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+import { TelephonyModule } from './telephony/telephony.module.js';
 import { UsersModule } from './users/users.module.js';
 
 export interface AppModuleOptions {
@@ -56,6 +63,13 @@ export class AppModule {
         AuthModule,
         AgentsModule,
         PhonesModule,
+        SessionsModule,
+        CallsModule,
+        TelephonyModule,
+        MetricsModule,
+        QueueDashboardModule,
+        ScheduleModule.forRoot(),
+        MaintenanceModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -90,9 +90,70 @@ export class AgentsRepository {
     return result.deletedCount === 1;
   }
 
-  /** Writes recomputed call statistics (the calls module owns the arithmetic). */
-  async setStats(agentId: Types.ObjectId | string, stats: AgentStats): Promise<void> {
-    await this.agents.updateOne({ _id: agentId }, { $set: { stats } }).exec();
+  /**
+   * Adds one finished call to the agent's stats, at most once per call (the call id is
+   * pushed in the same atomic update, which only applies while it is absent), then refreshes
+   * the derived averages from the counters.
+   */
+  async addCallToStatsOnce(
+    agentId: Types.ObjectId | string,
+    callLogId: string,
+    durationSec: number,
+    successful: boolean,
+  ): Promise<void> {
+    await this.agents
+      .updateOne(
+        { _id: agentId, pendingStatCallIds: { $ne: callLogId } },
+        {
+          $inc: {
+            'stats.totalCalls': 1,
+            'stats.totalDuration': durationSec,
+            'stats.successfulCalls': successful ? 1 : 0,
+          },
+          $push: { pendingStatCallIds: callLogId },
+        },
+      )
+      .exec();
+    await this.refreshDerivedStats(agentId);
+  }
+
+  async settleCallStats(agentId: Types.ObjectId | string, callLogId: string): Promise<void> {
+    await this.agents
+      .updateOne({ _id: agentId }, { $pull: { pendingStatCallIds: callLogId } })
+      .exec();
+  }
+
+  // Conditional on the counters read, so a concurrent update never leaves stale averages behind.
+  private async refreshDerivedStats(agentId: Types.ObjectId | string): Promise<void> {
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const agent = await this.agents
+        .findById(agentId, { stats: 1 })
+        .lean<Pick<AgentDocument, 'stats'>>()
+        .exec();
+      const stats: AgentStats | undefined = agent?.stats;
+      if (!stats || stats.totalCalls === 0) {
+        return;
+      }
+      const result = await this.agents
+        .updateOne(
+          {
+            _id: agentId,
+            'stats.totalCalls': stats.totalCalls,
+            'stats.totalDuration': stats.totalDuration,
+          },
+          {
+            $set: {
+              'stats.avgDuration': Math.round((stats.totalDuration / stats.totalCalls) * 100) / 100,
+              'stats.successRate':
+                Math.round(((stats.successfulCalls ?? 0) / stats.totalCalls) * 10_000) / 10_000,
+            },
+          },
+        )
+        .exec();
+      if (result.matchedCount === 1) {
+        return;
+      }
+    }
   }
 
   /** Text index on MongoDB; servers without text indexes (FerretDB) get an anchored, case-insensitive name match. */

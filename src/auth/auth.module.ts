@@ -4,6 +4,7 @@ import { PassportModule } from '@nestjs/passport';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { UsersModule } from '../users/users.module.js';
+import { AdminRequestAuthenticator } from './admin-request.authenticator.js';
 import { AuthThrottleGuard } from './auth-throttle.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
@@ -23,7 +24,13 @@ import { PasswordHasher } from './password-hasher.js';
     }),
   ],
   controllers: [AuthController],
-  providers: [AuthService, PasswordHasher, JwtStrategy, AuthThrottleGuard],
-  exports: [PasswordHasher],
+  providers: [
+    AuthService,
+    PasswordHasher,
+    JwtStrategy,
+    AuthThrottleGuard,
+    AdminRequestAuthenticator,
+  ],
+  exports: [PasswordHasher, AdminRequestAuthenticator],
 })
 export class AuthModule {}

@@ -26,7 +26,32 @@ export interface AppConfig {
   bcryptRounds: number;
   encryptionKey: Buffer;
   throttle: { ttlSeconds: number; limit: number; authLimit: number; authWindowSeconds: number };
-  calls: { outboundLimit: number; outboundWindowSeconds: number; maxConcurrent: number };
+  calls: {
+    outboundLimit: number;
+    outboundWindowSeconds: number;
+    maxConcurrent: number;
+    /** Longest call Exotel lets run (TimeLimit, seconds). */
+    timeLimitSeconds: number;
+    record: boolean;
+    /** Parallel lifecycle jobs per process. */
+    eventConcurrency: number;
+    placementConcurrency: number;
+  };
+  rates: {
+    telephonyPerMinute: number;
+    sttPerMinute: number;
+    llmPer1kTokens: number;
+    ttsPer1kCharacters: number;
+  };
+  maintenance: {
+    defaultSessionTimeoutSeconds: number;
+    staleCallMinutes: number;
+    endedSessionRetentionDays: number;
+    schedulerEnabled: boolean;
+    sessionTimeoutCron: string;
+    reconcileCron: string;
+    cleanupCron: string;
+  };
   exotel: { apiBaseUrl?: string; requestsPerMinute: number };
   admin: { email?: string; password?: string };
   backup: { dir: string; retentionDays: number; cron: string };
@@ -61,6 +86,31 @@ class Reader {
   optional(name: string): string | undefined {
     const value = this.environment[name]?.trim();
     return value === undefined || value === '' ? undefined : value;
+  }
+
+  decimal(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optional(name);
+    if (raw === undefined) {
+      return fallback;
+    }
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < min || value > max) {
+      this.problems.push(`${name} must be a number from ${min} to ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return value;
+  }
+
+  flag(name: string, fallback: boolean): boolean {
+    const raw = this.optional(name)?.toLowerCase();
+    if (raw === undefined) {
+      return fallback;
+    }
+    if (raw === 'true' || raw === '1' || raw === 'false' || raw === '0') {
+      return raw === 'true' || raw === '1';
+    }
+    this.problems.push(`${name} must be true or false (got "${raw}")`);
+    return fallback;
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {
@@ -227,6 +277,25 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       outboundLimit: reader.integer('OUTBOUND_CALLS_LIMIT', 100, 1, 1_000_000),
       outboundWindowSeconds: 900,
       maxConcurrent: reader.integer('MAX_CONCURRENT_CALLS', 10, 1, 100_000),
+      timeLimitSeconds: reader.integer('CALL_TIME_LIMIT_SECONDS', 3600, 60, 14400),
+      record: reader.flag('CALL_RECORDING', true),
+      eventConcurrency: reader.integer('CALL_EVENT_CONCURRENCY', 16, 1, 256),
+      placementConcurrency: reader.integer('CALL_PLACEMENT_CONCURRENCY', 8, 1, 256),
+    },
+    rates: {
+      telephonyPerMinute: reader.decimal('RATE_TELEPHONY_PER_MINUTE', 0.03, 0, 1000),
+      sttPerMinute: reader.decimal('RATE_STT_PER_MINUTE', 0.006, 0, 1000),
+      llmPer1kTokens: reader.decimal('RATE_LLM_PER_1K_TOKENS', 0.03, 0, 1000),
+      ttsPer1kCharacters: reader.decimal('RATE_TTS_PER_1K_CHARACTERS', 0.015, 0, 1000),
+    },
+    maintenance: {
+      defaultSessionTimeoutSeconds: reader.integer('SESSION_TIMEOUT_SECONDS', 300, 10, 86400),
+      staleCallMinutes: reader.integer('STALE_CALL_MINUTES', 15, 1, 1440),
+      endedSessionRetentionDays: reader.integer('ENDED_SESSION_RETENTION_DAYS', 7, 1, 3650),
+      schedulerEnabled: reader.flag('SCHEDULER_ENABLED', true),
+      sessionTimeoutCron: reader.text('SESSION_TIMEOUT_CRON', '* * * * *'),
+      reconcileCron: reader.text('RECONCILE_CRON', '*/5 * * * *'),
+      cleanupCron: reader.text('CLEANUP_CRON', '30 3 * * *'),
     },
     exotel: {
       apiBaseUrl: reader.optional('EXOTEL_API_BASE_URL'),

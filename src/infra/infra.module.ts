@@ -8,6 +8,7 @@ import { APP_CONFIG } from '../config/config.module.js';
 import { ApiCacheService } from './cache/api-cache.service.js';
 import { SecretBoxService } from './crypto/secret-box.service.js';
 import { RedisLockService } from './lock/redis-lock.service.js';
+import { MongoServerInfo } from './mongo/mongo-server-info.service.js';
 import { QueueConnectionHolder } from './queue/queue-connection.holder.js';
 import { RedisModule } from './redis/redis.module.js';
 
@@ -42,7 +43,14 @@ import { RedisModule } from './redis/redis.module.js';
       }),
     }),
   ],
-  providers: [SecretBoxService, RedisLockService, ApiCacheService],
-  exports: [RedisModule, CacheModule, SecretBoxService, RedisLockService, ApiCacheService],
+  providers: [SecretBoxService, RedisLockService, ApiCacheService, MongoServerInfo],
+  exports: [
+    RedisModule,
+    CacheModule,
+    SecretBoxService,
+    RedisLockService,
+    ApiCacheService,
+    MongoServerInfo,
+  ],
 })
 export class InfraModule {}

@@ -165,4 +165,61 @@ export class UsersRepository {
       .lean<UserDocument>()
       .exec();
   }
+
+  /**
+   * Takes up to `cost` credits for a call, at most once per call: the call id is pushed into
+   * `pendingChargeCallIds` in the same atomic update that decrements the balance, and the
+   * update only applies while the id is absent. The balance never goes below 0 (an
+   * optimistic check on the balance read). Returns the amount charged (also on a repeat),
+   * or undefined when the user does not exist.
+   */
+  async chargeCallOnce(
+    userId: Types.ObjectId | string,
+    callLogId: string,
+    cost: number,
+  ): Promise<number | undefined> {
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      const user = await this.users
+        .findById(userId, { credits: 1, pendingCharges: 1 })
+        .lean<Pick<UserDocument, 'credits' | 'pendingCharges'>>()
+        .exec();
+      if (!user) {
+        return undefined;
+      }
+      const previous = user.pendingCharges?.find((entry) => entry.startsWith(`${callLogId}|`));
+      if (previous !== undefined) {
+        return Number(previous.slice(callLogId.length + 1));
+      }
+      const charge = Math.max(0, Math.min(user.credits, cost));
+      const result = await this.users
+        .updateOne(
+          { _id: userId, credits: user.credits, pendingChargeCallIds: { $ne: callLogId } },
+          {
+            $inc: { credits: -charge },
+            $push: { pendingChargeCallIds: callLogId, pendingCharges: `${callLogId}|${charge}` },
+          },
+        )
+        .exec();
+      if (result.modifiedCount === 1) {
+        return charge;
+      }
+    }
+    throw new Error(
+      `Could not charge call ${callLogId}: the balance of user ${userId.toString()} keeps changing`,
+    );
+  }
+
+  /** Removes the settled call's markers (second phase of chargeCallOnce). */
+  async settleCallCharge(
+    userId: Types.ObjectId | string,
+    callLogId: string,
+    charged: number,
+  ): Promise<void> {
+    await this.users
+      .updateOne(
+        { _id: userId },
+        { $pull: { pendingChargeCallIds: callLogId, pendingCharges: `${callLogId}|${charged}` } },
+      )
+      .exec();
+  }
 }

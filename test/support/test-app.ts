@@ -41,6 +41,7 @@ export function testConfig(environment: Record<string, string> = {}): AppConfig 
     THROTTLE_LIMIT: '100000',
     THROTTLE_AUTH_LIMIT: '100000',
     PUBLIC_BASE_URL: 'https://voice.example.test',
+    SCHEDULER_ENABLED: 'false',
     ...environment,
   }).config;
 }

@@ -8,6 +8,8 @@ export class AgentStats {
   @Prop({ type: Number, required: true, default: 0 }) totalDuration: number;
   @Prop({ type: Number, required: true, default: 0 }) avgDuration: number;
   @Prop({ type: Number, required: true, default: 0 }) successRate: number;
+  /** Calls that ended normally (completed, user-ended, agent-ended): the numerator of successRate. */
+  @Prop({ type: Number, default: 0 }) successfulCalls?: number;
 }
 
 export const zeroAgentStats = (): AgentStats => ({
@@ -29,6 +31,8 @@ export class Agent {
     default: zeroAgentStats,
   })
   stats?: AgentStats;
+  /** Calls whose stats were added but not yet settled: exactly-once stats updates. */
+  @Prop({ type: [String], default: undefined }) pendingStatCallIds?: string[];
 }
 
 export type AgentDocument = Agent & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };

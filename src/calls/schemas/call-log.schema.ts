@@ -41,6 +41,23 @@ export class CallError {
   @Prop({ type: String, required: true }) message: string;
 }
 
+export const SETTLEMENT_STATES = ['pending', 'applied', 'done'] as const;
+export type SettlementState = (typeof SETTLEMENT_STATES)[number];
+
+/**
+ * Charging progress of a finished call (two-phase, so a crash at any step is completed by a
+ * retry without charging twice): `pending` = amount fixed; `applied` = credits taken from the
+ * user; `done` = the user's pending marker removed.
+ */
+@Schema({ _id: false })
+export class CallBilling {
+  @Prop({ type: String, required: true, enum: SETTLEMENT_STATES }) state: SettlementState;
+  @Prop({ type: Number, required: true, min: 0 }) amount: number;
+  @Prop({ type: Number, min: 0 }) charged?: number;
+  /** What the user's balance could not cover. */
+  @Prop({ type: Number, min: 0 }) shortfall?: number;
+}
+
 @Schema({ collection: 'calllogs', timestamps: true })
 export class CallLog {
   @Prop({ type: String, required: true }) sessionId: string;
@@ -62,6 +79,11 @@ export class CallLog {
   @Prop({ type: SchemaFactory.createForClass(CostBreakdown) }) costBreakdown?: CostBreakdown;
   @Prop({ type: MongooseSchema.Types.Mixed }) metadata?: Record<string, unknown>;
   @Prop({ type: SchemaFactory.createForClass(CallError) }) error?: CallError;
+  @Prop({ type: SchemaFactory.createForClass(CallBilling) }) billing?: CallBilling;
+  /** Progress of adding this call to its agent's stats (same two-phase scheme as billing). */
+  @Prop({ type: String, enum: SETTLEMENT_STATES }) agentStatsState?: SettlementState;
+  /** Set when every end-of-call step (session, transcript, charge, stats) is complete. */
+  @Prop({ type: Date }) finalizedAt?: Date;
 }
 
 export type CallLogDocument = CallLog & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };

@@ -14,6 +14,14 @@ export class ConversationMessage {
   @Prop({ type: Date, required: true }) timestamp: Date;
 }
 
+/** Usage counters the voice runtime reports; they price the call's AI part. */
+@Schema({ _id: false })
+export class SessionUsage {
+  @Prop({ type: Number, default: 0, min: 0 }) sttSeconds: number;
+  @Prop({ type: Number, default: 0, min: 0 }) llmTokens: number;
+  @Prop({ type: Number, default: 0, min: 0 }) ttsCharacters: number;
+}
+
 @Schema({ collection: 'sessions', timestamps: true })
 export class Session {
   @Prop({ type: String, required: true }) sessionId: string;
@@ -33,6 +41,8 @@ export class Session {
   status: SessionStatus;
   @Prop({ type: MongooseSchema.Types.Mixed }) metadata?: Record<string, unknown>;
   @Prop({ type: String }) exotelCallSid?: string;
+  @Prop({ type: SchemaFactory.createForClass(SessionUsage) }) usage?: SessionUsage;
+  @Prop({ type: Date }) endedAt?: Date;
   @Prop({ type: Date, required: true }) startedAt: Date;
   @Prop({ type: Date, required: true }) lastActivityAt: Date;
 }

@@ -25,6 +25,9 @@ export class User {
   @Prop({ type: Date }) lastLoginAt?: Date;
   /** Secret path segment of the user's inbound Exotel webhook URL (rotatable). */
   @Prop({ required: true }) webhookToken: string;
+  /** Call ids charged but not yet settled, and `callLogId|amount` of each: exactly-once charging. */
+  @Prop({ type: [String], default: undefined }) pendingChargeCallIds?: string[];
+  @Prop({ type: [String], default: undefined }) pendingCharges?: string[];
 }
 
 export type UserDocument = User & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };

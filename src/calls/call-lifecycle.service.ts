@@ -1,0 +1,159 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AgentsRepository } from '../agents/agents.repository.js';
+import type { SessionDocument } from '../sessions/schemas/session.schema.js';
+import { RedisLockService } from '../infra/lock/redis-lock.service.js';
+import { SessionsService } from '../sessions/sessions.service.js';
+import { UsersRepository } from '../users/users.repository.js';
+import { CallCostCalculator } from './call-cost.calculator.js';
+import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
+import { isSuccessful, isTerminal } from './call-status.js';
+import type { CallLogDocument, CallStatus } from './schemas/call-log.schema.js';
+
+const FINALIZE_LOCK_MS = 60_000;
+
+/** One status report about a call, from Exotel, the placement worker, a timeout or a hangup. */
+export interface CallStatusEvent {
+  callLogId: string;
+  status: CallStatus;
+  occurredAt: Date;
+  exotelCallSid?: string;
+  startedAt?: Date;
+  endedAt?: Date;
+  durationSec?: number;
+  recordingUrl?: string;
+  error?: { code: string; message: string };
+}
+
+export function transcriptOf(session: SessionDocument | null): string {
+  return (session?.conversationHistory ?? [])
+    .filter((message) => message.role !== 'system')
+    .map((message) => `${message.role === 'user' ? 'User' : 'Agent'}: ${message.content}`)
+    .join('\n');
+}
+
+/**
+ * The single path every call status goes through. Each step is an atomic, conditional
+ * single-document update, so events may repeat, arrive in any order or run concurrently;
+ * and every end-of-call step is idempotent, so re-running `finalize` after a crash (the
+ * queue retries the job, the reconciliation job sweeps calls left unfinalized) completes
+ * the work without doing any part twice.
+ */
+@Injectable()
+export class CallLifecycleService {
+  private readonly logger = new Logger(CallLifecycleService.name);
+
+  constructor(
+    private readonly callLogs: CallLogsRepository,
+    private readonly sessions: SessionsService,
+    private readonly users: UsersRepository,
+    private readonly agents: AgentsRepository,
+    private readonly costs: CallCostCalculator,
+    private readonly locks: RedisLockService,
+  ) {}
+
+  async applyEvent(event: CallStatusEvent): Promise<CallLogDocument | null> {
+    const current = await this.callLogs.findById(event.callLogId);
+    if (!current) {
+      this.logger.warn(`status ${event.status} for unknown call ${event.callLogId} ignored`);
+      return null;
+    }
+    if (event.exotelCallSid && !current.exotelCallSid) {
+      await this.callLogs.setExotelCallSid(current._id, event.exotelCallSid);
+    }
+    const change: StatusChange = {
+      status: event.status,
+      exotelCallSid: current.exotelCallSid ? undefined : event.exotelCallSid,
+      recordingUrl: event.recordingUrl,
+      error: event.error,
+    };
+    if (event.status === 'in-progress') {
+      change.startedAt = current.startedAt ?? event.startedAt ?? event.occurredAt;
+    }
+    if (isTerminal(event.status)) {
+      const endedAt = event.endedAt ?? event.occurredAt;
+      const startedAt = current.startedAt ?? event.startedAt;
+      change.startedAt = startedAt;
+      change.endedAt = endedAt;
+      change.durationSec =
+        event.durationSec ??
+        (startedAt ? Math.max(0, Math.round((endedAt.getTime() - startedAt.getTime()) / 1000)) : 0);
+    }
+    const advanced = await this.callLogs.advanceStatus(current._id, change);
+    const latest = advanced ?? current;
+    if (isTerminal(latest.status)) {
+      // Also on a repeated terminal event: finishes what a crashed run left undone.
+      await this.finalize(latest._id.toString());
+    }
+    return advanced;
+  }
+
+  /**
+   * Runs every end-of-call step that has not completed yet; safe to call any number of times.
+   * One finalizer per call at a time (cluster lock): the markers that make each step
+   * idempotent are removed at the end of a run, so two interleaved runs could otherwise
+   * both pass a check. A run that finds the lock taken leaves the work to its holder; if the
+   * holder dies, its queue job is retried and the reconciliation job sweeps unfinished calls.
+   */
+  async finalize(callLogId: string): Promise<'finalized' | 'busy' | 'skipped'> {
+    const outcome = await this.locks.runExclusive(
+      `finalize-call:${callLogId}`,
+      FINALIZE_LOCK_MS,
+      () => this.finalizeUnlocked(callLogId),
+    );
+    return outcome.ran ? outcome.result : 'busy';
+  }
+
+  private async finalizeUnlocked(callLogId: string): Promise<'finalized' | 'skipped'> {
+    let call = await this.callLogs.findById(callLogId);
+    if (!call || !isTerminal(call.status) || call.finalizedAt) {
+      return 'skipped';
+    }
+    const session = await this.sessions.end(call.sessionId, call.endedAt ?? new Date());
+
+    if (!call.billing) {
+      await this.callLogs.prepareBilling(
+        call._id,
+        transcriptOf(session),
+        this.costs.calculate(call.durationSec ?? 0, session?.usage),
+      );
+      call = await this.reload(call);
+    }
+    if (call.billing?.state === 'pending') {
+      const amount = call.billing.amount;
+      const charged = (await this.users.chargeCallOnce(call.userId, callLogId, amount)) ?? 0;
+      await this.callLogs.markBillingApplied(
+        call._id,
+        charged,
+        Math.round((amount - charged) * 10_000) / 10_000,
+      );
+      call = await this.reload(call);
+    }
+    if (call.billing?.state === 'applied') {
+      await this.users.settleCallCharge(call.userId, callLogId, call.billing.charged ?? 0);
+      await this.callLogs.markBillingDone(call._id);
+    }
+
+    if (call.agentStatsState !== 'applied' && call.agentStatsState !== 'done') {
+      await this.agents.addCallToStatsOnce(
+        call.agentId,
+        callLogId,
+        call.durationSec ?? 0,
+        isSuccessful(call.status),
+      );
+      await this.callLogs.setAgentStatsState(call._id, 'applied');
+    }
+    if (call.agentStatsState !== 'done') {
+      await this.agents.settleCallStats(call.agentId, callLogId);
+      await this.callLogs.setAgentStatsState(call._id, 'done');
+    }
+    await this.callLogs.markFinalized(call._id, new Date());
+    this.logger.debug(
+      `call ${callLogId} finalized (${call.status}, charged ${call.billing?.charged ?? 0})`,
+    );
+    return 'finalized';
+  }
+
+  private async reload(call: CallLogDocument): Promise<CallLogDocument> {
+    return (await this.callLogs.findById(call._id)) ?? call;
+  }
+}

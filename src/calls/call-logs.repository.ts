@@ -1,0 +1,297 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { type Model, Types } from 'mongoose';
+import { type PaginationQueryDto, skipFor } from '../common/pagination/pagination.js';
+import { isDuplicateKeyError } from '../users/users.repository.js';
+import { ACTIVE_CALL_STATUSES, statusesBefore } from './call-status.js';
+import {
+  type CallDirection,
+  CallLog,
+  type CallLogDocument,
+  type CallStatus,
+  type CostBreakdown,
+  type SettlementState,
+} from './schemas/call-log.schema.js';
+
+export interface CallListFilter {
+  status?: CallStatus;
+  direction?: CallDirection;
+  agentId?: string;
+  phone?: string;
+  from?: Date;
+  to?: Date;
+}
+
+export type NewCallLog = Pick<
+  CallLog,
+  'sessionId' | 'userId' | 'agentId' | 'fromPhone' | 'toPhone' | 'direction' | 'status'
+> &
+  Partial<Pick<CallLog, 'metadata' | 'exotelCallSid' | 'startedAt'>>;
+
+export interface StatusChange {
+  status: CallStatus;
+  startedAt?: Date;
+  endedAt?: Date;
+  durationSec?: number;
+  recordingUrl?: string;
+  exotelCallSid?: string;
+  error?: { code: string; message: string };
+}
+
+/** Projection for statistics: only what the folding needs. */
+export type CallForStats = Pick<
+  CallLogDocument,
+  'agentId' | 'status' | 'durationSec' | 'costBreakdown' | 'createdAt'
+>;
+
+/** The only code that touches the calllogs collection. */
+@Injectable()
+export class CallLogsRepository {
+  constructor(@InjectModel(CallLog.name) private readonly callLogs: Model<CallLog>) {}
+
+  async create(callLog: NewCallLog): Promise<CallLogDocument> {
+    const created = await this.callLogs.create(callLog);
+    return created.toObject<CallLogDocument>();
+  }
+
+  /** Creates the call log, or returns the one holding this sessionId already (unique index). */
+  async createOrFind(callLog: NewCallLog): Promise<{ callLog: CallLogDocument; created: boolean }> {
+    try {
+      return { callLog: await this.create(callLog), created: true };
+    } catch (error) {
+      const existing = isDuplicateKeyError(error)
+        ? await this.findBySessionId(callLog.sessionId)
+        : null;
+      if (!existing) {
+        throw error;
+      }
+      return { callLog: existing, created: false };
+    }
+  }
+
+  findById(callLogId: Types.ObjectId | string): Promise<CallLogDocument | null> {
+    return this.callLogs.findById(callLogId).lean<CallLogDocument>().exec();
+  }
+
+  findOwned(userId: string, callLogId: string): Promise<CallLogDocument | null> {
+    return this.callLogs.findOne({ _id: callLogId, userId }).lean<CallLogDocument>().exec();
+  }
+
+  findBySessionId(sessionId: string): Promise<CallLogDocument | null> {
+    return this.callLogs
+      .findOne({ sessionId: { $eq: sessionId } })
+      .lean<CallLogDocument>()
+      .exec();
+  }
+
+  countActiveForUser(userId: string): Promise<number> {
+    return this.callLogs.countDocuments({ userId, status: { $in: ACTIVE_CALL_STATUSES } }).exec();
+  }
+
+  /**
+   * Moves the call to `change.status` only from an earlier status (atomic), so a late or
+   * repeated event never moves a call backwards. Null when the move does not apply.
+   */
+  advanceStatus(
+    callLogId: Types.ObjectId | string,
+    change: StatusChange,
+  ): Promise<CallLogDocument | null> {
+    const set = Object.fromEntries(
+      Object.entries(change).filter(([, value]) => value !== undefined),
+    );
+    return this.callLogs
+      .findOneAndUpdate(
+        { _id: callLogId, status: { $in: statusesBefore(change.status) } },
+        { $set: set },
+        { returnDocument: 'after' },
+      )
+      .lean<CallLogDocument>()
+      .exec();
+  }
+
+  async setExotelCallSid(callLogId: Types.ObjectId | string, exotelCallSid: string): Promise<void> {
+    await this.callLogs
+      .updateOne({ _id: callLogId, exotelCallSid: { $exists: false } }, { $set: { exotelCallSid } })
+      .exec();
+  }
+
+  /** Fixes the transcript, cost and amount to charge, once (first writer wins). */
+  async prepareBilling(
+    callLogId: Types.ObjectId,
+    transcript: string,
+    costBreakdown: CostBreakdown,
+  ): Promise<void> {
+    await this.callLogs
+      .updateOne(
+        { _id: callLogId, billing: { $exists: false } },
+        {
+          $set: {
+            transcript,
+            costBreakdown,
+            billing: { state: 'pending', amount: costBreakdown.total },
+          },
+        },
+      )
+      .exec();
+  }
+
+  async markBillingApplied(
+    callLogId: Types.ObjectId,
+    charged: number,
+    shortfall: number,
+  ): Promise<void> {
+    await this.callLogs
+      .updateOne(
+        { _id: callLogId, 'billing.state': 'pending' },
+        {
+          $set: {
+            'billing.state': 'applied',
+            'billing.charged': charged,
+            'billing.shortfall': shortfall,
+          },
+        },
+      )
+      .exec();
+  }
+
+  async markBillingDone(callLogId: Types.ObjectId): Promise<void> {
+    await this.callLogs
+      .updateOne(
+        { _id: callLogId, 'billing.state': 'applied' },
+        { $set: { 'billing.state': 'done' } },
+      )
+      .exec();
+  }
+
+  async setAgentStatsState(callLogId: Types.ObjectId, state: SettlementState): Promise<void> {
+    await this.callLogs.updateOne({ _id: callLogId }, { $set: { agentStatsState: state } }).exec();
+  }
+
+  async markFinalized(callLogId: Types.ObjectId, at: Date): Promise<void> {
+    await this.callLogs
+      .updateOne({ _id: callLogId, finalizedAt: { $exists: false } }, { $set: { finalizedAt: at } })
+      .exec();
+  }
+
+  async list(
+    userId: string,
+    filter: CallListFilter,
+    page: PaginationQueryDto,
+  ): Promise<{ calls: CallLogDocument[]; total: number }> {
+    const query = this.filterQuery(userId, filter);
+    const [calls, total] = await Promise.all([
+      this.callLogs
+        .find(query, { transcript: 0 })
+        .sort({ createdAt: -1, _id: -1 })
+        .skip(skipFor(page))
+        .limit(page.limit)
+        .lean<CallLogDocument[]>()
+        .exec(),
+      this.callLogs.countDocuments(query).exec(),
+    ]);
+    return { calls, total };
+  }
+
+  /** `$group` over the user's calls in a date range (MongoDB path of the statistics). */
+  aggregateStats(
+    userId: string,
+    range: { from?: Date; to?: Date },
+    groupKey: Record<string, unknown> | string,
+  ): Promise<
+    Array<{
+      _id: { key: unknown; status: CallStatus };
+      count: number;
+      duration: number;
+      cost: number;
+    }>
+  > {
+    return this.callLogs
+      .aggregate<{
+        _id: { key: unknown; status: CallStatus };
+        count: number;
+        duration: number;
+        cost: number;
+      }>([
+        { $match: this.filterQuery(userId, range) },
+        {
+          $group: {
+            _id: { key: groupKey, status: '$status' },
+            count: { $sum: 1 },
+            duration: { $sum: '$durationSec' },
+            cost: { $sum: '$costBreakdown.total' },
+          },
+        },
+      ])
+      .exec();
+  }
+
+  /** The same calls streamed with a small projection (fallback where `$group` is limited). */
+  streamForStats(userId: string, range: { from?: Date; to?: Date }): AsyncIterable<CallForStats> {
+    return this.callLogs
+      .find(this.filterQuery(userId, range), {
+        agentId: 1,
+        status: 1,
+        durationSec: 1,
+        costBreakdown: 1,
+        createdAt: 1,
+      })
+      .lean<CallForStats>()
+      .cursor({ batchSize: 1000 });
+  }
+
+  /** Number of calls in each status, across all users (metrics). */
+  async countByStatus(): Promise<Array<{ status: CallStatus; count: number }>> {
+    const rows = await this.callLogs
+      .aggregate<{ _id: CallStatus; count: number }>([
+        { $group: { _id: '$status', count: { $sum: 1 } } },
+      ])
+      .exec();
+    return rows.map((row) => ({ status: row._id, count: row.count }));
+  }
+
+  /** Non-terminal calls untouched since `before` (reconciliation candidates). */
+  findStale(before: Date, limit: number): Promise<CallLogDocument[]> {
+    return this.callLogs
+      .find({ status: { $in: ACTIVE_CALL_STATUSES }, updatedAt: { $lt: before } })
+      .sort({ updatedAt: 1 })
+      .limit(limit)
+      .lean<CallLogDocument[]>()
+      .exec();
+  }
+
+  /** Terminal calls whose end-of-call work has not completed (a crash mid-way). */
+  findUnfinalized(before: Date, limit: number): Promise<CallLogDocument[]> {
+    return this.callLogs
+      .find({
+        status: { $nin: ACTIVE_CALL_STATUSES },
+        finalizedAt: { $exists: false },
+        updatedAt: { $lt: before },
+      })
+      .limit(limit)
+      .lean<CallLogDocument[]>()
+      .exec();
+  }
+
+  private filterQuery(userId: string, filter: CallListFilter): Record<string, unknown> {
+    const query: Record<string, unknown> = { userId: new Types.ObjectId(userId) };
+    if (filter.status !== undefined) {
+      query.status = filter.status;
+    }
+    if (filter.direction !== undefined) {
+      query.direction = filter.direction;
+    }
+    if (filter.agentId !== undefined) {
+      query.agentId = new Types.ObjectId(filter.agentId);
+    }
+    if (filter.phone !== undefined) {
+      query.$or = [{ fromPhone: filter.phone }, { toPhone: filter.phone }];
+    }
+    if (filter.from !== undefined || filter.to !== undefined) {
+      query.createdAt = {
+        ...(filter.from ? { $gte: filter.from } : {}),
+        ...(filter.to ? { $lte: filter.to } : {}),
+      };
+    }
+    return query;
+  }
+}

@@ -1,0 +1,48 @@
+import { BullModule } from '@nestjs/bullmq';
+import { Module } from '@nestjs/common';
+import { MongooseModule } from '@nestjs/mongoose';
+import { Queues } from '../infra/queue/queues.js';
+import { PhonesModule } from '../phones/phones.module.js';
+import { SessionsModule } from '../sessions/sessions.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { CallCostCalculator } from './call-cost.calculator.js';
+import { CallEventsProcessor } from './call-events.processor.js';
+import { CallLifecycleService } from './call-lifecycle.service.js';
+import { CallLogsRepository } from './call-logs.repository.js';
+import { CallStatsService } from './call-stats.service.js';
+import { CallsController } from './calls.controller.js';
+import { CallsService } from './calls.service.js';
+import { CallLog, CallLogSchema } from './schemas/call-log.schema.js';
+
+const queues = BullModule.registerQueue(
+  { name: Queues.callPlacement },
+  { name: Queues.callEvents },
+);
+
+@Module({
+  imports: [
+    MongooseModule.forFeature([{ name: CallLog.name, schema: CallLogSchema }]),
+    queues,
+    PhonesModule,
+    SessionsModule,
+    UsersModule,
+  ],
+  controllers: [CallsController],
+  providers: [
+    CallLogsRepository,
+    CallLifecycleService,
+    CallCostCalculator,
+    CallsService,
+    CallStatsService,
+    CallEventsProcessor,
+  ],
+  exports: [
+    CallLogsRepository,
+    CallLifecycleService,
+    queues,
+    PhonesModule,
+    SessionsModule,
+    UsersModule,
+  ],
+})
+export class CallsModule {}

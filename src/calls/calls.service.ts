@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { Types } from 'mongoose';
+import { type Page, toPage } from '../common/pagination/pagination.js';
+import { RateLimiterService } from '../common/throttling/rate-limiter.service.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { DEFAULT_JOB_OPTIONS, Jobs, Queues } from '../infra/queue/queues.js';
+import { RedisKeys } from '../infra/redis/redis-keys.js';
+import { toE164 } from '../phones/phone-number.js';
+import { PhonesService } from '../phones/phones.service.js';
+import { SessionsService } from '../sessions/sessions.service.js';
+import { UsersRepository } from '../users/users.repository.js';
+import { CallLifecycleService } from './call-lifecycle.service.js';
+import { toCallLogResponse } from './call-log.response.js';
+import { CallLogsRepository } from './call-logs.repository.js';
+import { isTerminal } from './call-status.js';
+import { CallsErrorCode, CallsException } from './calls.exception.js';
+import type { CallLogResponse, CreateCallDto, ListCallsQueryDto } from './dto/call.dto.js';
+
+export interface PlaceCallJob {
+  callLogId: string;
+}
+
+export function newSessionId(): string {
+  return `sess_${randomBytes(12).toString('hex')}`;
+}
+
+@Injectable()
+export class CallsService {
+  constructor(
+    private readonly callLogs: CallLogsRepository,
+    private readonly phones: PhonesService,
+    private readonly users: UsersRepository,
+    private readonly sessions: SessionsService,
+    private readonly lifecycle: CallLifecycleService,
+    private readonly rateLimiter: RateLimiterService,
+    @InjectQueue(Queues.callPlacement) private readonly placementQueue: Queue<PlaceCallJob>,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Checks everything a call needs, records it (call log, session) and queues its placement. */
+  async placeOutbound(userId: string, dto: CreateCallDto): Promise<CallLogResponse> {
+    const phone = await this.phones.owned(userId, dto.phoneId);
+    if (phone.status !== 'active') {
+      throw new CallsException(CallsErrorCode.PhoneInactive, `Phone ${phone.number} is inactive`);
+    }
+    const { agent, config } = await this.phones.withAgent(userId, phone, dto.agentId);
+    if (!agent.isActive) {
+      throw new CallsException(CallsErrorCode.AgentInactive, `Agent "${agent.name}" is inactive`);
+    }
+    const to = dto.to.startsWith('+') ? toE164(dto.to) : undefined;
+    if (!to) {
+      throw new CallsException(
+        CallsErrorCode.InvalidDestination,
+        'to must be a valid phone number in E.164 format (+<country><number>)',
+      );
+    }
+    if (!phone.exotelData?.appId) {
+      throw new CallsException(
+        CallsErrorCode.PhoneNotConfigured,
+        `Phone ${phone.number} has no exotelData.appId (the Exotel flow to run)`,
+      );
+    }
+    const user = await this.users.findById(userId);
+    if (!user?.exotelConfig) {
+      throw new CallsException(
+        CallsErrorCode.ExotelNotConfigured,
+        'Set your Exotel credentials first (PUT /users/me/exotel-config)',
+      );
+    }
+    if (user.credits <= 0) {
+      throw new CallsException(CallsErrorCode.NoCredits, 'No credits left: top up to place calls', {
+        credits: user.credits,
+      });
+    }
+    await this.checkLimits(userId);
+
+    const sessionId = newSessionId();
+    const callLog = await this.callLogs.create({
+      sessionId,
+      userId: new Types.ObjectId(userId),
+      agentId: agent._id,
+      fromPhone: phone.number,
+      toPhone: to,
+      direction: 'outbound',
+      status: 'initiated',
+      metadata: dto.metadata,
+    });
+    const now = new Date();
+    await this.sessions.start({
+      sessionId,
+      userId: new Types.ObjectId(userId),
+      agentId: agent._id,
+      callLogId: callLog._id,
+      userPhone: to,
+      agentPhone: phone.number,
+      agentConfig: config,
+      metadata: dto.metadata,
+      startedAt: now,
+      lastActivityAt: now,
+    });
+    const callLogId = callLog._id.toString();
+    await this.placementQueue.add(
+      Jobs.placeCall,
+      { callLogId },
+      { ...DEFAULT_JOB_OPTIONS, attempts: 3, jobId: callLogId },
+    );
+    return toCallLogResponse(callLog);
+  }
+
+  async list(userId: string, query: ListCallsQueryDto): Promise<Page<CallLogResponse>> {
+    const phone = query.phone === undefined ? undefined : (toE164(query.phone) ?? query.phone);
+    const { calls, total } = await this.callLogs.list(
+      userId,
+      {
+        status: query.status,
+        direction: query.direction,
+        agentId: query.agentId,
+        phone,
+        from: query.from,
+        to: query.to,
+      },
+      query,
+    );
+    return toPage(
+      calls.map((call) => {
+        const response = toCallLogResponse(call);
+        delete response.transcript;
+        return response;
+      }),
+      total,
+      query,
+    );
+  }
+
+  async get(userId: string, callLogId: string): Promise<CallLogResponse> {
+    const call = await this.callLogs.findOwned(userId, callLogId);
+    if (!call) {
+      throw new CallsException(CallsErrorCode.NotFound, 'Call not found');
+    }
+    return toCallLogResponse(call);
+  }
+
+  /** Ends a call from our side: `canceled` before it connected, `agent-ended` after. */
+  async hangup(userId: string, callLogId: string): Promise<CallLogResponse> {
+    const call = await this.callLogs.findOwned(userId, callLogId);
+    if (!call) {
+      throw new CallsException(CallsErrorCode.NotFound, 'Call not found');
+    }
+    if (isTerminal(call.status)) {
+      throw new CallsException(CallsErrorCode.AlreadyEnded, `Call already ended (${call.status})`);
+    }
+    await this.lifecycle.applyEvent({
+      callLogId,
+      status: call.status === 'in-progress' ? 'agent-ended' : 'canceled',
+      occurredAt: new Date(),
+    });
+    return this.get(userId, callLogId);
+  }
+
+  private async checkLimits(userId: string): Promise<void> {
+    const { outboundLimit, outboundWindowSeconds, maxConcurrent } = this.config.calls;
+    const key = RedisKeys.rateLimit('calls:outbound', userId);
+    const hit = await this.rateLimiter.hit(key, outboundLimit, outboundWindowSeconds * 1000);
+    if (hit.blocked) {
+      throw new CallsException(
+        CallsErrorCode.RateLimited,
+        `At most ${outboundLimit} outbound calls per ${outboundWindowSeconds / 60} minutes`,
+        {
+          retryAfterSeconds: Math.max(1, Math.ceil(hit.retryAfterMs / 1000)),
+        },
+      );
+    }
+    const active = await this.callLogs.countActiveForUser(userId);
+    if (active >= maxConcurrent) {
+      // This attempt places no call: it must not use up the caller's outbound allowance.
+      await this.rateLimiter.refund(key);
+      throw new CallsException(
+        CallsErrorCode.TooManyActiveCalls,
+        `At most ${maxConcurrent} calls may be active at once (now ${active})`,
+      );
+    }
+  }
+}

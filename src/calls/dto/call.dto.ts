@@ -1,0 +1,172 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsDate, IsIn, IsMongoId, IsOptional, IsString, Length } from 'class-validator';
+import { PageMetaDto, PaginationQueryDto } from '../../common/pagination/pagination.js';
+import { IsBoundedPlainObject } from '../../common/validators/bounded-plain-object.validator.js';
+import {
+  CALL_DIRECTIONS,
+  CALL_STATUSES,
+  type CallDirection,
+  type CallStatus,
+} from '../schemas/call-log.schema.js';
+
+export class CreateCallDto {
+  @ApiProperty({
+    example: '64f8a1b2c3d4e5f6a7b8c9d2',
+    description: 'Your phone number (ExoPhone) to call from',
+  })
+  @IsMongoId({ message: 'phoneId must be an ObjectId' })
+  phoneId: string;
+
+  @ApiProperty({ example: '+919123456789', description: 'The customer, in E.164' })
+  @IsString()
+  @Length(3, 32)
+  to: string;
+
+  @ApiPropertyOptional({
+    example: '64f8a1b2c3d4e5f6a7b8c9d1',
+    description: "Defaults to the phone's agent",
+  })
+  @IsOptional()
+  @IsMongoId({ message: 'agentId must be an ObjectId' })
+  agentId?: string;
+
+  @ApiPropertyOptional({
+    example: { customerName: 'John Doe', orderId: 'ORD-12345' },
+    description: 'Your data, kept on the call log (plain object, at most 4 KB)',
+  })
+  @IsOptional()
+  @IsBoundedPlainObject({ maxDepth: 3, maxKeys: 50, maxBytes: 4096 })
+  metadata?: Record<string, unknown>;
+}
+
+export class ListCallsQueryDto extends PaginationQueryDto {
+  @ApiPropertyOptional({ enum: CALL_STATUSES })
+  @IsOptional()
+  @IsIn(CALL_STATUSES)
+  status?: CallStatus;
+
+  @ApiPropertyOptional({ enum: CALL_DIRECTIONS })
+  @IsOptional()
+  @IsIn(CALL_DIRECTIONS)
+  direction?: CallDirection;
+
+  @ApiPropertyOptional({ example: '64f8a1b2c3d4e5f6a7b8c9d1' })
+  @IsOptional()
+  @IsMongoId({ message: 'agentId must be an ObjectId' })
+  agentId?: string;
+
+  @ApiPropertyOptional({
+    example: '+919123456789',
+    description: 'Calls from or to this number (E.164)',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(3, 32)
+  phone?: string;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Created at or after' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'from must be an ISO date' })
+  from?: Date;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time', description: 'Created at or before' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'to must be an ISO date' })
+  to?: Date;
+}
+
+export const STATS_GROUPS = ['day', 'agent', 'status'] as const;
+export type StatsGroup = (typeof STATS_GROUPS)[number];
+
+export class CallStatsQueryDto {
+  @ApiPropertyOptional({ type: String, format: 'date-time' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'from must be an ISO date' })
+  from?: Date;
+
+  @ApiPropertyOptional({ type: String, format: 'date-time' })
+  @IsOptional()
+  @Type(() => Date)
+  @IsDate({ message: 'to must be an ISO date' })
+  to?: Date;
+
+  @ApiPropertyOptional({ enum: STATS_GROUPS, default: 'day' })
+  @IsOptional()
+  @IsIn(STATS_GROUPS)
+  groupBy: StatsGroup = 'day';
+}
+
+export class CostBreakdownResponse {
+  @ApiProperty({ example: 0.022 }) stt: number;
+  @ApiProperty({ example: 0.045 }) llm: number;
+  @ApiProperty({ example: 0.0002 }) tts: number;
+  @ApiProperty({ example: 0.03 }) telephony: number;
+  @ApiProperty({ example: 0.0972 }) total: number;
+}
+
+export class CallErrorResponse {
+  @ApiProperty({ example: 'EXOTEL_REJECTED' }) code: string;
+  @ApiProperty({ example: 'Exotel refused the call: invalid CallerId' }) message: string;
+}
+
+export class CallBillingResponse {
+  @ApiProperty({ example: 0.0972 }) amount: number;
+  @ApiProperty({ example: 0.0972, nullable: true }) charged: number | null;
+  @ApiProperty({
+    example: 0,
+    nullable: true,
+    description: 'Part of the cost your balance could not cover',
+  })
+  shortfall: number | null;
+}
+
+export class CallLogResponse {
+  @ApiProperty({ example: '64f8a1b2c3d4e5f6a7b8c9d3' }) id: string;
+  @ApiProperty({ example: 'sess_3f9a1c2b7d4e5f60718293a4' }) sessionId: string;
+  @ApiProperty({ example: '64f8a1b2c3d4e5f6a7b8c9d1' }) agentId: string;
+  @ApiProperty({ example: '+919876543210' }) fromPhone: string;
+  @ApiProperty({ example: '+919123456789' }) toPhone: string;
+  @ApiProperty({ enum: CALL_DIRECTIONS }) direction: CallDirection;
+  @ApiProperty({ enum: CALL_STATUSES }) status: CallStatus;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
+  startedAt: Date | null;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true }) endedAt: Date | null;
+  @ApiPropertyOptional({ type: Number, nullable: true, example: 330 }) durationSec: number | null;
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'User: Hello\nAgent: Hi!' })
+  transcript?: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true }) recordingUrl: string | null;
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'c4b0d3c0a1' }) exotelCallSid:
+    string | null;
+  @ApiPropertyOptional({ type: CostBreakdownResponse, nullable: true })
+  costBreakdown: CostBreakdownResponse | null;
+  @ApiPropertyOptional({ type: CallBillingResponse, nullable: true })
+  billing: CallBillingResponse | null;
+  @ApiPropertyOptional({ type: Object, nullable: true }) metadata: Record<string, unknown> | null;
+  @ApiPropertyOptional({ type: CallErrorResponse, nullable: true }) error: CallErrorResponse | null;
+  @ApiProperty({ type: String, format: 'date-time' }) createdAt: Date;
+  @ApiProperty({ type: String, format: 'date-time' }) updatedAt: Date;
+}
+
+export class CallPageResponse {
+  @ApiProperty({ type: [CallLogResponse] }) data: CallLogResponse[];
+  @ApiProperty({ type: PageMetaDto }) meta: PageMetaDto;
+}
+
+export class CallStatsRow {
+  @ApiProperty({ example: '2026-11-24', description: 'The day (UTC), agent id or status' })
+  key: string;
+  @ApiProperty({ example: 42 }) count: number;
+  @ApiProperty({ example: 12600, description: 'Seconds' }) totalDuration: number;
+  @ApiProperty({ example: 300 }) avgDuration: number;
+  @ApiProperty({ example: 1.26 }) totalCost: number;
+  @ApiProperty({ example: 0.9 }) successRate: number;
+}
+
+export class CallStatsResponse {
+  @ApiProperty({ enum: STATS_GROUPS }) groupBy: StatsGroup;
+  @ApiProperty({ type: [CallStatsRow] }) data: CallStatsRow[];
+}

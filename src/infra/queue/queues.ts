@@ -1,0 +1,27 @@
+import type { JobsOptions } from 'bullmq';
+
+/** Every queue and job name, with their default options, in one place. */
+export const Queues = {
+  callPlacement: 'call-placement',
+  callEvents: 'call-events',
+  maintenance: 'maintenance',
+} as const;
+
+export const Jobs = {
+  placeCall: 'place-call',
+  callStatus: 'call-status',
+  finalizeCall: 'finalize-call',
+} as const;
+
+/** Retried with exponential backoff; failed jobs are kept so they stay visible. */
+export const DEFAULT_JOB_OPTIONS: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: { age: 3600, count: 10_000 },
+  removeOnFail: false,
+};
+
+/** BullMQ custom job ids may not contain ':'; ids built from several parts join with '-'. */
+export function jobId(...parts: Array<string | number>): string {
+  return parts.map((part) => String(part).replace(/[^\w.-]/g, '_')).join('-');
+}

@@ -1,0 +1,126 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CallLifecycleService } from '../calls/call-lifecycle.service.js';
+import { CallLogsRepository } from '../calls/call-logs.repository.js';
+import { fromExotelStatus, isTerminal } from '../calls/call-status.js';
+import type { CallLogDocument } from '../calls/schemas/call-log.schema.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
+import { ExotelClient } from '../telephony/exotel/exotel.client.js';
+import { UsersRepository } from '../users/users.repository.js';
+
+export interface ReconciliationSummary {
+  stale: number;
+  finishedFromExotel: number;
+  neverPlaced: number;
+  stillRunning: number;
+  errors: number;
+  refinalized: number;
+}
+
+const BATCH = 200;
+// A terminal call normally finalizes within milliseconds; older ones were interrupted.
+const UNFINALIZED_GRACE_MS = 60_000;
+
+/**
+ * Exotel's status callbacks can be lost. Calls stuck in a non-terminal status are checked
+ * against Exotel's call details and finished through the same lifecycle path as a callback;
+ * calls that never reached Exotel are failed with NEVER_PLACED. Terminal calls whose
+ * end-of-call work was interrupted are finalized again.
+ */
+@Injectable()
+export class CallReconciliationService {
+  private readonly logger = new Logger(CallReconciliationService.name);
+
+  constructor(
+    private readonly callLogs: CallLogsRepository,
+    private readonly users: UsersRepository,
+    private readonly lifecycle: CallLifecycleService,
+    private readonly exotel: ExotelClient,
+    private readonly secretBox: SecretBoxService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  async run(now = new Date()): Promise<ReconciliationSummary> {
+    const summary: ReconciliationSummary = {
+      stale: 0,
+      finishedFromExotel: 0,
+      neverPlaced: 0,
+      stillRunning: 0,
+      errors: 0,
+      refinalized: 0,
+    };
+    const stale = await this.callLogs.findStale(
+      new Date(now.getTime() - this.config.maintenance.staleCallMinutes * 60_000),
+      BATCH,
+    );
+    summary.stale = stale.length;
+    for (const call of stale) {
+      try {
+        await this.reconcile(call, now, summary);
+      } catch (error) {
+        summary.errors += 1;
+        this.logger.warn(`reconciling call ${call._id.toString()} failed: ${String(error)}`);
+      }
+    }
+    for (const call of await this.callLogs.findUnfinalized(
+      new Date(now.getTime() - UNFINALIZED_GRACE_MS),
+      BATCH,
+    )) {
+      if ((await this.lifecycle.finalize(call._id.toString())) === 'finalized') {
+        summary.refinalized += 1;
+      }
+    }
+    return summary;
+  }
+
+  private async reconcile(
+    call: CallLogDocument,
+    now: Date,
+    summary: ReconciliationSummary,
+  ): Promise<void> {
+    const callLogId = call._id.toString();
+    if (!call.exotelCallSid) {
+      if (call.direction === 'outbound' && call.status === 'initiated') {
+        await this.lifecycle.applyEvent({
+          callLogId,
+          status: 'failed',
+          occurredAt: now,
+          error: { code: 'NEVER_PLACED', message: 'The call never reached Exotel' },
+        });
+        summary.neverPlaced += 1;
+      } else {
+        summary.stillRunning += 1;
+      }
+      return;
+    }
+    const user = await this.users.findById(call.userId.toString());
+    if (!user?.exotelConfig) {
+      summary.stillRunning += 1;
+      return;
+    }
+    const details = await this.exotel.getCallDetails(
+      {
+        apiKey: user.exotelConfig.apiKey,
+        apiToken: this.secretBox.decrypt(user.exotelConfig.apiToken),
+        sid: user.exotelConfig.sid,
+        subdomain: user.exotelConfig.subdomain,
+      },
+      call.exotelCallSid,
+    );
+    const status = fromExotelStatus(details.status);
+    if (!status || !isTerminal(status)) {
+      summary.stillRunning += 1;
+      return;
+    }
+    await this.lifecycle.applyEvent({
+      callLogId,
+      status,
+      occurredAt: now,
+      exotelCallSid: call.exotelCallSid,
+      durationSec: details.durationSec,
+      recordingUrl: details.recordingUrl,
+    });
+    summary.finishedFromExotel += 1;
+  }
+}

@@ -1,0 +1,26 @@
+import { Module } from '@nestjs/common';
+import { CallsModule } from '../calls/calls.module.js';
+import { TelephonyModule } from '../telephony/telephony.module.js';
+import { BackupModule } from './backup/backup.module.js';
+import { CallReconciliationService } from './call-reconciliation.service.js';
+import { MaintenanceScheduler } from './maintenance.scheduler.js';
+import { SessionPurgeService } from './session-purge.service.js';
+import { SessionTimeoutService } from './session-timeout.service.js';
+
+@Module({
+  imports: [CallsModule, TelephonyModule, BackupModule],
+  providers: [
+    SessionTimeoutService,
+    CallReconciliationService,
+    SessionPurgeService,
+    MaintenanceScheduler,
+  ],
+  exports: [
+    SessionTimeoutService,
+    CallReconciliationService,
+    SessionPurgeService,
+    MaintenanceScheduler,
+    BackupModule,
+  ],
+})
+export class MaintenanceModule {}

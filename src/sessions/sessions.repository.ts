@@ -1,0 +1,133 @@
+import { Injectable } from '@nestjs/common';
+import { InjectModel } from '@nestjs/mongoose';
+import { type Model, Types } from 'mongoose';
+import { type PaginationQueryDto, skipFor } from '../common/pagination/pagination.js';
+import { isDuplicateKeyError } from '../users/users.repository.js';
+import {
+  type ConversationMessage,
+  Session,
+  type SessionDocument,
+  type SessionStatus,
+  type SessionUsage,
+} from './schemas/session.schema.js';
+
+export type NewSession = Omit<Session, 'conversationHistory' | 'status' | 'usage' | 'endedAt'>;
+
+/** The only code that touches the sessions collection. */
+@Injectable()
+export class SessionsRepository {
+  constructor(@InjectModel(Session.name) private readonly sessions: Model<Session>) {}
+
+  /** Returns undefined when the sessionId exists already (unique index). */
+  async create(session: NewSession): Promise<SessionDocument | undefined> {
+    try {
+      const created = await this.sessions.create({
+        ...session,
+        status: 'active',
+        conversationHistory: [],
+      });
+      return created.toObject<SessionDocument>();
+    } catch (error) {
+      if (isDuplicateKeyError(error)) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  findBySessionId(sessionId: string): Promise<SessionDocument | null> {
+    return this.sessions
+      .findOne({ sessionId: { $eq: sessionId } })
+      .lean<SessionDocument>()
+      .exec();
+  }
+
+  findOwned(userId: string, sessionId: string): Promise<SessionDocument | null> {
+    return this.sessions
+      .findOne({ userId, sessionId: { $eq: sessionId } })
+      .lean<SessionDocument>()
+      .exec();
+  }
+
+  async list(
+    userId: string,
+    status: SessionStatus | undefined,
+    page: PaginationQueryDto,
+  ): Promise<{ sessions: SessionDocument[]; total: number }> {
+    const query: Record<string, unknown> = { userId: new Types.ObjectId(userId) };
+    if (status !== undefined) {
+      query.status = status;
+    }
+    const [sessions, total] = await Promise.all([
+      this.sessions
+        .find(query, { conversationHistory: 0 })
+        .sort({ startedAt: -1, _id: -1 })
+        .skip(skipFor(page))
+        .limit(page.limit)
+        .lean<SessionDocument[]>()
+        .exec(),
+      this.sessions.countDocuments(query).exec(),
+    ]);
+    return { sessions, total };
+  }
+
+  /** Appends one turn durably; null when the session is missing or already ended. */
+  appendMessage(sessionId: string, message: ConversationMessage): Promise<SessionDocument | null> {
+    return this.sessions
+      .findOneAndUpdate(
+        { sessionId: { $eq: sessionId }, status: 'active' },
+        { $push: { conversationHistory: message }, $set: { lastActivityAt: message.timestamp } },
+        { returnDocument: 'after' },
+      )
+      .lean<SessionDocument>()
+      .exec();
+  }
+
+  addUsage(sessionId: string, usage: Partial<SessionUsage>): Promise<SessionDocument | null> {
+    const increments = Object.fromEntries(
+      Object.entries(usage).map(([key, value]) => [`usage.${key}`, value]),
+    );
+    return this.sessions
+      .findOneAndUpdate(
+        { sessionId: { $eq: sessionId }, status: 'active' },
+        { $inc: increments },
+        { returnDocument: 'after' },
+      )
+      .lean<SessionDocument>()
+      .exec();
+  }
+
+  async setExotelCallSid(sessionId: string, exotelCallSid: string): Promise<void> {
+    await this.sessions
+      .updateOne({ sessionId: { $eq: sessionId } }, { $set: { exotelCallSid } })
+      .exec();
+  }
+
+  /** Ends the session once; returns the session as it is afterwards (ended), or null if missing. */
+  async end(sessionId: string, endedAt: Date): Promise<SessionDocument | null> {
+    await this.sessions
+      .updateOne(
+        { sessionId: { $eq: sessionId }, status: 'active' },
+        { $set: { status: 'ended', endedAt } },
+      )
+      .exec();
+    return this.findBySessionId(sessionId);
+  }
+
+  /** Active sessions idle since before `idleSince` (candidates for the timeout job). */
+  findActiveIdleSince(idleSince: Date, limit: number): Promise<SessionDocument[]> {
+    return this.sessions
+      .find({ status: 'active', lastActivityAt: { $lt: idleSince } }, { conversationHistory: 0 })
+      .sort({ lastActivityAt: 1 })
+      .limit(limit)
+      .lean<SessionDocument[]>()
+      .exec();
+  }
+
+  async deleteEndedBefore(before: Date): Promise<number> {
+    const result = await this.sessions
+      .deleteMany({ status: 'ended', updatedAt: { $lt: before } })
+      .exec();
+    return result.deletedCount;
+  }
+}

@@ -1,0 +1,16 @@
+import { ApiProperty } from '@nestjs/swagger';
+
+export class StatusCallbackAck {
+  @ApiProperty({ example: true }) received: boolean;
+}
+
+export class IncomingCallResponse {
+  @ApiProperty({ example: 'sess_in_4f2a9c0d1e2b3a4c5d6e7f80' }) sessionId: string;
+  @ApiProperty({ example: '64f8a1b2c3d4e5f6a7b8c9d3' }) callLogId: string;
+  @ApiProperty({ example: '64f8a1b2c3d4e5f6a7b8c9d1' }) agentId: string;
+  @ApiProperty({
+    example: true,
+    description: 'false when this CallSid was seen before (same session returned)',
+  })
+  created: boolean;
+}

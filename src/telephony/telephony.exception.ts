@@ -1,0 +1,24 @@
+import { HttpStatus } from '@nestjs/common';
+import { DomainException } from '../common/errors/domain.exception.js';
+
+export enum TelephonyErrorCode {
+  BadSignature = 'TELEPHONY_BAD_SIGNATURE',
+  UnknownWebhook = 'TELEPHONY_UNKNOWN_WEBHOOK',
+  InvalidCallback = 'TELEPHONY_INVALID_CALLBACK',
+  NumberNotFound = 'TELEPHONY_NUMBER_NOT_FOUND',
+  NoAgent = 'TELEPHONY_NO_AGENT',
+}
+
+const STATUS: Record<TelephonyErrorCode, HttpStatus> = {
+  [TelephonyErrorCode.BadSignature]: HttpStatus.UNAUTHORIZED,
+  [TelephonyErrorCode.UnknownWebhook]: HttpStatus.UNAUTHORIZED,
+  [TelephonyErrorCode.InvalidCallback]: HttpStatus.BAD_REQUEST,
+  [TelephonyErrorCode.NumberNotFound]: HttpStatus.NOT_FOUND,
+  [TelephonyErrorCode.NoAgent]: HttpStatus.NOT_FOUND,
+};
+
+export class TelephonyException extends DomainException {
+  constructor(code: TelephonyErrorCode, message: string | string[]) {
+    super(STATUS[code], code, Array.isArray(message) ? message.join('; ') : message);
+  }
+}

@@ -1,0 +1,158 @@
+import { createHash } from 'node:crypto';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { Types } from 'mongoose';
+import { toCallStatusJob, type CallStatusJob } from '../calls/call-events.processor.js';
+import { CallLogsRepository } from '../calls/call-logs.repository.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
+import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
+import { DEFAULT_JOB_OPTIONS, Jobs, Queues, jobId } from '../infra/queue/queues.js';
+import { PhonesException } from '../phones/phones.exception.js';
+import { PhonesRepository } from '../phones/phones.repository.js';
+import { PhonesService } from '../phones/phones.service.js';
+import { SessionsService } from '../sessions/sessions.service.js';
+import { UsersRepository } from '../users/users.repository.js';
+import type { IncomingCallResponse, StatusCallbackAck } from './dto/telephony.response.js';
+import { normaliseExotelNumber } from './exotel/exotel-number.js';
+import { parseStatusCallback } from './exotel-status-callback.js';
+import { TelephonyErrorCode, TelephonyException } from './telephony.exception.js';
+
+const WEBHOOK_TOKEN_PATTERN = /^[\w-]{20,100}$/;
+
+function field(params: Record<string, unknown>, name: string): string | undefined {
+  const value = params[name];
+  return typeof value === 'string' && value.trim() !== '' && value.length <= 256
+    ? value.trim()
+    : undefined;
+}
+
+/** Exotel's side of the platform: signed status callbacks and inbound calls. */
+@Injectable()
+export class TelephonyService {
+  constructor(
+    private readonly secretBox: SecretBoxService,
+    private readonly users: UsersRepository,
+    private readonly phonesRepository: PhonesRepository,
+    private readonly phones: PhonesService,
+    private readonly callLogs: CallLogsRepository,
+    private readonly sessions: SessionsService,
+    @InjectQueue(Queues.callEvents) private readonly callEvents: Queue<CallStatusJob>,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** The URL given to Exotel when placing a call; its signature proves a callback is ours. */
+  statusCallbackUrl(callLogId: string): string {
+    return `${this.config.publicBaseUrl}/api/v1/telephony/exotel/status/${callLogId}?sig=${this.signatureOf(callLogId)}`;
+  }
+
+  /** Verifies, then hands the event to the queue; repeats of one callback collapse into one job. */
+  async acceptStatusCallback(
+    callLogId: string,
+    signature: string | undefined,
+    body: unknown,
+  ): Promise<StatusCallbackAck> {
+    if (!this.secretBox.verify(`call-status:${callLogId}`, signature)) {
+      throw new TelephonyException(TelephonyErrorCode.BadSignature, 'Missing or invalid signature');
+    }
+    const parsed = parseStatusCallback(body);
+    if (!parsed.ok) {
+      throw new TelephonyException(TelephonyErrorCode.InvalidCallback, parsed.problems);
+    }
+    const { fingerprint, ...callback } = parsed.callback;
+    await this.callEvents.add(
+      Jobs.callStatus,
+      toCallStatusJob({ callLogId, occurredAt: new Date(), ...callback }),
+      { ...DEFAULT_JOB_OPTIONS, jobId: jobId(callLogId, callback.status, fingerprint) },
+    );
+    return { received: true };
+  }
+
+  /**
+   * An inbound call from Exotel's Passthru/Connect applet: finds the user (webhook token) and
+   * the active number with its agent, and opens a call log and a session. The session id is
+   * derived from the CallSid, so a repeated request returns the same session.
+   */
+  async acceptIncomingCall(
+    webhookToken: string,
+    params: Record<string, unknown>,
+  ): Promise<IncomingCallResponse> {
+    const user = WEBHOOK_TOKEN_PATTERN.test(webhookToken)
+      ? await this.users.findActiveByWebhookToken(webhookToken)
+      : null;
+    if (!user) {
+      throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
+    }
+    const callSid = field(params, 'CallSid');
+    const callFrom = field(params, 'CallFrom') ?? field(params, 'From');
+    const callTo = field(params, 'CallTo') ?? field(params, 'To');
+    const missing = [!callSid && 'CallSid', !callFrom && 'CallFrom', !callTo && 'CallTo'].filter(
+      Boolean,
+    );
+    if (!callSid || !callFrom || !callTo) {
+      throw new TelephonyException(
+        TelephonyErrorCode.InvalidCallback,
+        `${missing.join(', ')} required`,
+      );
+    }
+    const userId = user._id.toString();
+    const number = normaliseExotelNumber(callTo);
+    const phone = number ? await this.phonesRepository.findOwnedByNumber(userId, number) : null;
+    if (phone?.status !== 'active') {
+      throw new TelephonyException(
+        TelephonyErrorCode.NumberNotFound,
+        `No active number ${callTo} on this account`,
+      );
+    }
+    const { agent, config } = await this.phones.withAgent(userId, phone).catch((error: unknown) => {
+      throw error instanceof PhonesException
+        ? new TelephonyException(TelephonyErrorCode.NoAgent, error.message)
+        : error;
+    });
+    if (!agent.isActive) {
+      throw new TelephonyException(
+        TelephonyErrorCode.NoAgent,
+        `The agent of ${phone.number} is inactive`,
+      );
+    }
+
+    const sessionId = `sess_in_${createHash('sha256').update(`${userId}:${callSid}`).digest('hex').slice(0, 24)}`;
+    const caller = normaliseExotelNumber(callFrom) ?? callFrom;
+    const now = new Date();
+    const { callLog, created } = await this.callLogs.createOrFind({
+      sessionId,
+      userId: user._id,
+      agentId: agent._id,
+      fromPhone: caller,
+      toPhone: phone.number,
+      direction: 'inbound',
+      status: 'in-progress',
+      startedAt: now,
+      exotelCallSid: callSid,
+    });
+    // Also on a repeat: a session a crash left missing is created now.
+    await this.sessions.start({
+      sessionId,
+      userId: new Types.ObjectId(userId),
+      agentId: callLog.agentId,
+      callLogId: callLog._id,
+      userPhone: caller,
+      agentPhone: phone.number,
+      agentConfig: config,
+      exotelCallSid: callSid,
+      startedAt: callLog.startedAt ?? now,
+      lastActivityAt: now,
+    });
+    return {
+      sessionId,
+      callLogId: callLog._id.toString(),
+      agentId: callLog.agentId.toString(),
+      created,
+    };
+  }
+
+  private signatureOf(callLogId: string): string {
+    return this.secretBox.sign(`call-status:${callLogId}`);
+  }
+}
