@@ -30,6 +30,8 @@ export default tseslint.config(
       '@typescript-eslint/no-extraneous-class': 'off',
       // Response and document classes describe shapes for Swagger and Mongoose; plain objects fill them.
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
+      // Lean MongoDB documents are typed with their schema classes but are plain objects.
+      '@typescript-eslint/no-misused-spread': 'off',
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
       '@typescript-eslint/restrict-template-expressions': [
         'error',
@@ -52,6 +54,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
+      '@typescript-eslint/restrict-plus-operands': 'off',
     },
   },
 );
