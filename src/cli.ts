@@ -1,13 +1,27 @@
 import { Logger } from '@nestjs/common';
 import { type AppConfig, ConfigValidationError, loadConfig } from './config/app-config.js';
 import {
+  backupCommand,
   CliUsageError,
   type CommandOutput,
   createAdminCommand,
   migrateCommand,
+  redisSnapshotCommand,
+  restoreCommand,
 } from './cli/cli-commands.js';
+import {
+  cleanupSessionsCommand,
+  purgeSessionsCommand,
+  reconcileCallsCommand,
+} from './cli/maintenance-commands.js';
+import type { ProgressOutput } from './maintenance/backup/backup-progress.js';
 
-type Command = (config: AppConfig, args: string[], print: CommandOutput) => Promise<void>;
+type Command = (
+  config: AppConfig,
+  args: string[],
+  print: CommandOutput,
+  progress: ProgressOutput,
+) => Promise<void>;
 
 const COMMANDS: Record<string, { run: Command; help: string }> = {
   migrate: {
@@ -18,7 +32,43 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
     run: createAdminCommand,
     help: 'create-admin --email E --password P   create or promote an admin',
   },
+  backup: {
+    run: backupCommand,
+    help: 'backup [--out DIR]   dump every collection to DIR (default BACKUP_DIR)/mongodb/YYYY-MM-DD/<db>/',
+  },
+  restore: {
+    run: restoreCommand,
+    help: 'restore <dir> [--drop]   restore a backup folder into MONGODB_URI (--drop replaces collections)',
+  },
+  'cleanup-sessions': {
+    run: cleanupSessionsCommand,
+    help: 'cleanup-sessions   end sessions idle past their timeout (SESSION_TIMEOUT)',
+  },
+  'reconcile-calls': {
+    run: reconcileCallsCommand,
+    help: 'reconcile-calls   finish stale calls from Exotel call details; fail never-placed calls',
+  },
+  'purge-sessions': {
+    run: purgeSessionsCommand,
+    help: 'purge-sessions   delete ended sessions older than ENDED_SESSION_RETENTION_DAYS',
+  },
+  'redis-snapshot': {
+    run: redisSnapshotCommand,
+    help: 'redis-snapshot   BGSAVE the cache Redis where persistence is enabled',
+  },
 };
+
+/**
+ * Progress is one line rewritten in place on a terminal; in CI or when piped, plain lines.
+ * The CLI is a bootstrap file like main.ts, so it may look at its own process environment.
+ */
+function progressOutput(): ProgressOutput {
+  const ci = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI);
+  return {
+    interactive: process.stdout.isTTY && !ci,
+    write: (text) => process.stdout.write(text),
+  };
+}
 
 function usage(): string {
   return [
@@ -41,7 +91,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const { config, warnings } = loadConfig();
     warnings.forEach((warning) => new Logger('Config').warn(warning));
-    await command.run(config, args, print);
+    await command.run(config, args, print, progressOutput());
     return 0;
   } catch (error) {
     if (error instanceof CliUsageError || error instanceof ConfigValidationError) {

@@ -1,6 +1,15 @@
 import { Logger } from '@nestjs/common';
 import { MongoClient } from 'mongodb';
 import type { AppConfig } from '../config/app-config.js';
+import { createRedisConnection } from '../infra/redis/redis-connection.factory.js';
+import {
+  createProgressPrinter,
+  formatBytes,
+  type ProgressOutput,
+} from '../maintenance/backup/backup-progress.js';
+import { MongoBackupService } from '../maintenance/backup/mongo-backup.service.js';
+import { MongoRestoreService } from '../maintenance/backup/mongo-restore.service.js';
+import { RedisSnapshotService } from '../maintenance/backup/redis-snapshot.service.js';
 import { MIGRATIONS } from '../migrations/migration-registry.js';
 import { MigrationRunner } from '../migrations/migration-runner.js';
 import { ensureAdmin } from '../users/ensure-admin.js';
@@ -85,4 +94,101 @@ export async function createAdminCommand(
     ensureAdmin(client.db(), email, password, config.bcryptRounds),
   );
   print(`admin ${email.toLowerCase()}: ${outcome}`);
+}
+
+/** Refuses any argument a command does not know, so a typo never runs something else. */
+function assertOnlyKnownArguments(args: string[], known: string[], usage: string): void {
+  const unknown = args.find((argument) => !known.includes(argument));
+  if (unknown !== undefined) {
+    throw new CliUsageError(`unexpected argument "${unknown}"; usage: ${usage}`);
+  }
+}
+
+export async function backupCommand(
+  config: AppConfig,
+  args: string[],
+  print: CommandOutput,
+  progress: ProgressOutput,
+): Promise<void> {
+  const usage = 'backup [--out DIR]';
+  const outIndex = args.indexOf('--out');
+  const root = outIndex >= 0 ? args[outIndex + 1] : undefined;
+  if (outIndex >= 0 && (root === undefined || root.startsWith('--'))) {
+    throw new CliUsageError(`--out needs a folder; usage: ${usage}`);
+  }
+  const rest = outIndex >= 0 ? [...args.slice(0, outIndex), ...args.slice(outIndex + 2)] : args;
+  assertOnlyKnownArguments(rest, [], usage);
+  const summary = await withDatabase(config, (client) =>
+    new MongoBackupService(client.db(), config).backup({
+      ...(root === undefined ? {} : { root }),
+      onProgress: createProgressPrinter(progress),
+    }),
+  );
+  print(
+    `backup complete: ${summary.folder} (${summary.collections.length} collections, ` +
+      `${summary.documents} documents, ${formatBytes(summary.bytes)}, ${summary.durationMs} ms)`,
+  );
+  if (summary.retention.removed.length > 0) {
+    print(`old backups removed: ${summary.retention.removed.join(', ')}`);
+  }
+}
+
+export async function restoreCommand(
+  config: AppConfig,
+  args: string[],
+  print: CommandOutput,
+  progress: ProgressOutput,
+): Promise<void> {
+  const usage = 'restore <dir> [--drop]';
+  const [folder, ...flags] = args;
+  if (folder === undefined || folder.startsWith('--')) {
+    throw new CliUsageError(`restore needs the backup folder; usage: ${usage}`);
+  }
+  assertOnlyKnownArguments(flags, ['--drop'], usage);
+  const summary = await withDatabase(config, (client) =>
+    new MongoRestoreService(client.db()).restore(folder, {
+      drop: flags.includes('--drop'),
+      onProgress: createProgressPrinter(progress),
+    }),
+  );
+  for (const collection of summary.collections) {
+    const skipped =
+      collection.indexesSkipped.length > 0
+        ? `, not supported by this server: ${collection.indexesSkipped.join(', ')}`
+        : '';
+    print(
+      `${collection.collection}: ${collection.inserted}/${collection.documents} documents, ` +
+        `${collection.indexesCreated.length} indexes created${skipped}`,
+    );
+  }
+  const conflicting = summary.collections.filter((collection) => collection.conflicts > 0);
+  if (conflicting.length > 0) {
+    throw new Error(
+      `${summary.conflicts} documents were not restored because they already exist in ` +
+        `${summary.database} (${conflicting.map((entry) => `${entry.collection}: ${entry.conflicts}`).join(', ')}); ` +
+        'everything else was restored. Run again with --drop to replace the collections with the backup',
+    );
+  }
+  print(
+    `restore complete: ${summary.source} -> ${summary.database} ` +
+      `(${summary.inserted} documents, ${summary.durationMs} ms)`,
+  );
+}
+
+export async function redisSnapshotCommand(
+  config: AppConfig,
+  args: string[],
+  print: CommandOutput,
+): Promise<void> {
+  assertOnlyKnownArguments(args, [], 'redis-snapshot');
+  const redis = createRedisConnection(config.redis.url, 'cache', 'ai-calling-platform-cli');
+  try {
+    const result = await new RedisSnapshotService(redis).snapshot();
+    if (result.status === 'failed' || result.status === 'unavailable') {
+      throw new Error(result.message);
+    }
+    print(`redis snapshot: ${result.status}`);
+  } finally {
+    await redis.quit().catch(() => redis.disconnect());
+  }
 }

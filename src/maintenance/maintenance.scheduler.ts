@@ -10,7 +10,7 @@ import { CallReconciliationService } from './call-reconciliation.service.js';
 import { SessionPurgeService } from './session-purge.service.js';
 import { SessionTimeoutService } from './session-timeout.service.js';
 
-interface ScheduledTask {
+export interface ScheduledTask {
   name: string;
   cron: string;
   /** Longest the task may hold the cluster lock. */
@@ -62,10 +62,20 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
         name: 'backup',
         cron: this.config.backup.cron,
         lockMs: 3_600_000,
-        run: async () => ({
-          mongodb: await this.backup.backup(),
-          redis: await this.redisSnapshot.snapshot(),
-        }),
+        // The Redis snapshot runs even when the MongoDB backup fails; both outcomes are reported.
+        run: async () => {
+          const [mongodb, redis] = await Promise.allSettled([
+            this.backup.backup(),
+            this.redisSnapshot.snapshot(),
+          ]);
+          const redisOutcome = redis.status === 'fulfilled' ? redis.value : String(redis.reason);
+          if (mongodb.status === 'rejected') {
+            throw new Error(
+              `MongoDB backup failed: ${String(mongodb.reason)}; Redis snapshot: ${JSON.stringify(redisOutcome)}`,
+            );
+          }
+          return { mongodb: mongodb.value, redis: redisOutcome };
+        },
       },
     ];
   }
@@ -84,6 +94,15 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
       this.registry.addCronJob(task.name, job);
       job.start();
     }
+  }
+
+  /** Runs one task now under its cluster lock (the CLI's way in); `ran: false` when it runs elsewhere. */
+  async runNow(name: string): Promise<{ ran: true; result: unknown } | { ran: false }> {
+    const task = this.tasks().find((candidate) => candidate.name === name);
+    if (!task) {
+      throw new Error(`Unknown maintenance task ${name}`);
+    }
+    return this.locks.runExclusive<unknown>(`cron:${task.name}`, task.lockMs, task.run);
   }
 
   /** Runs the task if no other instance is running it; logs a one-line summary. */

@@ -1,0 +1,27 @@
+import { HttpStatus } from '@nestjs/common';
+import { DomainException } from '../../common/errors/domain.exception.js';
+
+export enum BackupErrorCode {
+  FolderNotFound = 'BACKUP_FOLDER_NOT_FOUND',
+  NothingToRestore = 'BACKUP_NOTHING_TO_RESTORE',
+  MetadataUnreadable = 'BACKUP_METADATA_UNREADABLE',
+  DataCorrupt = 'BACKUP_DATA_CORRUPT',
+  BackupFailed = 'BACKUP_FAILED',
+  RestoreIncomplete = 'BACKUP_RESTORE_INCOMPLETE',
+}
+
+const STATUS: Record<BackupErrorCode, HttpStatus> = {
+  [BackupErrorCode.FolderNotFound]: HttpStatus.NOT_FOUND,
+  [BackupErrorCode.NothingToRestore]: HttpStatus.UNPROCESSABLE_ENTITY,
+  [BackupErrorCode.MetadataUnreadable]: HttpStatus.UNPROCESSABLE_ENTITY,
+  [BackupErrorCode.DataCorrupt]: HttpStatus.UNPROCESSABLE_ENTITY,
+  [BackupErrorCode.BackupFailed]: HttpStatus.INTERNAL_SERVER_ERROR,
+  [BackupErrorCode.RestoreIncomplete]: HttpStatus.INTERNAL_SERVER_ERROR,
+};
+
+/** A backup or restore that could not be done; the message tells the operator what and why. */
+export class BackupException extends DomainException {
+  constructor(code: BackupErrorCode, message: string, details?: Record<string, unknown>) {
+    super(STATUS[code], code, message, details);
+  }
+}

@@ -1,0 +1,464 @@
+import { createHash } from 'node:crypto';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip, gzip } from 'node:zlib';
+import { Logger } from '@nestjs/common';
+import { BSON, type Db, Double, Int32, Long, MongoClient, ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackupErrorCode } from '../src/maintenance/backup/backup.exception.js';
+import { splitBsonDocuments } from '../src/maintenance/backup/bson-stream.js';
+import { MongoBackupService } from '../src/maintenance/backup/mongo-backup.service.js';
+import { MongoRestoreService } from '../src/maintenance/backup/mongo-restore.service.js';
+import { RedisSnapshotService } from '../src/maintenance/backup/redis-snapshot.service.js';
+import { registerUser } from './support/factories.js';
+import { createTestContext, type TestContext, uniqueName } from './support/test-app.js';
+
+const gunzipAsync = promisify(gunzip);
+const gzipAsync = promisify(gzip);
+const BACKUP_MOMENT = new Date('2026-11-20T02:00:00Z');
+const SEEDED_CALL_LOGS = 2500;
+
+/** Documents of every collection, with the BSON types a real database holds. */
+async function seedEveryCollection(db: Db, userId: ObjectId): Promise<void> {
+  const agentId = new ObjectId();
+  const agentConfig = {
+    prompt: 'You are a helpful assistant',
+    voice: { provider: 'elevenlabs', voiceId: 'v-1', speed: 1.15 },
+    llm: { model: 'gpt-4o-mini', temperature: 0.7, maxTokens: new Int32(256) },
+    firstMessage: 'Hello!',
+    turnTaking: { interruptible: true, silenceMs: 800 },
+  };
+  await db.collection('agents').insertOne({
+    _id: agentId,
+    userId,
+    name: 'Support agent',
+    description: 'Answers questions',
+    config: agentConfig,
+    isActive: true,
+    stats: { totalCalls: new Long(5_000_000_000), totalDuration: 1234.5, successRate: 0.925 },
+    tags: ['support', 'english'],
+    createdAt: new Date('2026-01-02T03:04:05.678Z'),
+    updatedAt: new Date(),
+  });
+  await db.collection('phones').insertMany([
+    {
+      userId,
+      number: '+919876543210',
+      agentId,
+      status: 'active',
+      tags: ['sales', 'india'],
+      overrideConfig: { voice: { speed: 0.95 } },
+      capabilities: { voice: true, sms: false },
+      createdAt: new Date(),
+    },
+    { userId, number: '+14155550100', agentId: null, status: 'inactive', tags: [] },
+  ]);
+  const started = Date.UTC(2026, 9, 1);
+  const callLogs = Array.from({ length: SEEDED_CALL_LOGS }, (_unused, index) => ({
+    sessionId: `session-${index}`,
+    userId,
+    agentId,
+    fromPhone: '+919876543210',
+    toPhone: `+9198765${String(index).padStart(5, '0')}`,
+    direction: index % 3 === 0 ? 'inbound' : 'outbound',
+    status: index % 7 === 0 ? 'failed' : 'completed',
+    startedAt: new Date(started + index * 60_000),
+    endedAt: new Date(started + index * 60_000 + 42_000),
+    durationSec: new Int32(42),
+    costBreakdown: { stt: 0.01, llm: 0.125, tts: 0.0333, telephony: 1.5, total: 1.6683 },
+    metadata: { campaign: 'november', attempt: index % 3, ratio: new Double(2) },
+    transcript: index % 10 === 0 ? 'agent: hello\nuser: hi' : undefined,
+    createdAt: new Date(started + index * 60_000),
+  }));
+  await db.collection('calllogs').insertMany(callLogs);
+  const callLogId = new ObjectId();
+  await db.collection('sessions').insertOne({
+    sessionId: 'session-live',
+    userId,
+    agentId,
+    callLogId,
+    userPhone: '+919876500000',
+    agentPhone: '+919876543210',
+    agentConfig,
+    conversationHistory: [
+      { role: 'assistant', content: 'Hello!', timestamp: new Date('2026-11-01T10:00:00Z') },
+      { role: 'user', content: 'Ça va? 你好', timestamp: new Date('2026-11-01T10:00:03Z') },
+    ],
+    status: 'active',
+    usage: { sttSeconds: 3.25, llmTokens: new Int32(120), ttsCharacters: 64 },
+    metadata: { nested: { deeper: { list: [1, 'two', { three: [new ObjectId()] }] } } },
+    startedAt: new Date('2026-11-01T10:00:00Z'),
+    lastActivityAt: new Date('2026-11-01T10:00:03Z'),
+  });
+}
+
+/** sha256 of each document's BSON, in _id order, per collection: equal means identical data. */
+async function fingerprint(db: Db): Promise<Record<string, string[]>> {
+  const result: Record<string, string[]> = {};
+  const collections = await db.listCollections({}, { nameOnly: true }).toArray();
+  for (const { name } of collections.sort((left, right) => left.name.localeCompare(right.name))) {
+    const hashes: string[] = [];
+    const cursor = db.collection(name).find<Buffer>({}, { raw: true, sort: { _id: 1 } });
+    for await (const raw of cursor) {
+      hashes.push(createHash('sha256').update(raw).digest('hex'));
+    }
+    result[name] = hashes;
+  }
+  return result;
+}
+
+async function readBackupDocuments(file: string): Promise<Buffer[]> {
+  const documents: Buffer[] = [];
+  async function* once(): AsyncGenerator<Buffer> {
+    yield await gunzipAsync(await readFile(file));
+  }
+  for await (const document of splitBsonDocuments(once())) {
+    documents.push(document);
+  }
+  return documents;
+}
+
+async function readMetadata(file: string): Promise<any> {
+  return JSON.parse((await gunzipAsync(await readFile(file))).toString('utf8'));
+}
+
+function quietLogs(): void {
+  Logger.overrideLogger(['error']);
+}
+
+describe('MongoDB backup and restore', () => {
+  let context: TestContext;
+  let client: MongoClient;
+  let root: string;
+  let backup: MongoBackupService;
+  let originalFingerprint: Record<string, string[]>;
+  let backupFolder: string;
+
+  /** A fresh empty database on the same server, for restores that must leave it untouched. */
+  const emptyDatabase = (): Db => client.db(uniqueName('restore'));
+  const restoreInto = (db: Db): MongoRestoreService => new MongoRestoreService(db);
+  const collectionsOf = async (db: Db): Promise<string[]> =>
+    (await db.listCollections({}, { nameOnly: true }).toArray()).map((entry) => entry.name);
+
+  beforeAll(async () => {
+    quietLogs();
+    context = await createTestContext();
+    client = new MongoClient(context.config.mongo.uri);
+    await client.connect();
+    root = await mkdtemp(join(tmpdir(), 'backup-e2e-'));
+    const user = await registerUser(context);
+    await seedEveryCollection(context.db, new ObjectId(user.id));
+    originalFingerprint = await fingerprint(context.db);
+    backup = new MongoBackupService(context.db, context.config);
+  });
+
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+    const databases = await client.db().admin().listDatabases({ nameOnly: true });
+    for (const { name } of databases.databases.filter((entry) =>
+      entry.name.startsWith('restore_'),
+    )) {
+      await client.db(name).dropDatabase();
+    }
+    await client.close();
+    await context.close();
+  });
+
+  describe('backup', () => {
+    it('writes every collection in the mongodump --gzip layout, with documents and indexes', async () => {
+      const progress: string[] = [];
+      const summary = await backup.backup({
+        root,
+        now: BACKUP_MOMENT,
+        onProgress: (event) => {
+          if (event.finished) {
+            progress.push(`${event.collection}:${event.done}/${event.total}`);
+          }
+        },
+      });
+      backupFolder = join(root, 'mongodb', '2026-11-20');
+      const databaseFolder = join(backupFolder, context.db.databaseName);
+      expect(summary.folder).toBe(databaseFolder);
+
+      const collections = (await collectionsOf(context.db)).sort();
+      expect(collections).toEqual(
+        expect.arrayContaining(['agents', 'calllogs', 'phones', 'sessions', 'users']),
+      );
+      expect((await readdir(databaseFolder)).sort()).toEqual(
+        collections.flatMap((name) => [`${name}.bson.gz`, `${name}.metadata.json.gz`]).sort(),
+      );
+      for (const name of collections) {
+        const documents = await readBackupDocuments(join(databaseFolder, `${name}.bson.gz`));
+        expect(documents.length, name).toBe(await context.db.collection(name).countDocuments());
+        expect(progress).toContain(`${name}:${documents.length}/${documents.length}`);
+      }
+      expect(summary.collections.find((entry) => entry.collection === 'calllogs')?.documents).toBe(
+        SEEDED_CALL_LOGS,
+      );
+      expect(summary.documents).toBe(
+        Object.values(originalFingerprint).reduce((sum, hashes) => sum + hashes.length, 0),
+      );
+      expect(summary.bytes).toBeGreaterThan(0);
+      // Nothing of the work folder is left once the backup is published.
+      expect(await readdir(join(root, 'mongodb', '.in-progress'))).toEqual([]);
+    });
+
+    it('writes metadata exactly as mongodump does (canonical Extended JSON, indexes, uuid, name)', async () => {
+      const databaseFolder = join(backupFolder, context.db.databaseName);
+      const text = (
+        await gunzipAsync(await readFile(join(databaseFolder, 'users.metadata.json.gz')))
+      ).toString('utf8');
+      expect(text).toMatch(/^\{"options":\{.*\},"indexes":\[\{"v":\{"\$numberInt":"2"\},"key":/);
+      const metadata = JSON.parse(text);
+      expect(Object.keys(metadata)).toEqual(
+        metadata.uuid === undefined
+          ? ['options', 'indexes', 'collectionName', 'type']
+          : ['options', 'indexes', 'uuid', 'collectionName', 'type'],
+      );
+      expect(metadata.collectionName).toBe('users');
+      expect(metadata.type).toBe('collection');
+      if (metadata.uuid !== undefined) {
+        expect(metadata.uuid).toMatch(/^[0-9a-f]{32}$/);
+      }
+      expect(metadata.indexes).toContainEqual(
+        expect.objectContaining({
+          key: { email: { $numberInt: '1' } },
+          name: 'email_1',
+          unique: true,
+        }),
+      );
+      const callLogs = await readMetadata(join(databaseFolder, 'calllogs.metadata.json.gz'));
+      expect(callLogs.indexes.map((index: any) => index.name)).toEqual(
+        expect.arrayContaining(['_id_', 'sessionId_1', 'userId_1_createdAt_-1']),
+      );
+    });
+
+    it('removes date folders older than the retention and keeps the newer ones', async () => {
+      const retentionRoot = await mkdtemp(join(tmpdir(), 'backup-retention-e2e-'));
+      for (const name of ['2026-10-20', '2026-10-21', '2026-10-22', '2026-10-23', 'manual-copy']) {
+        await mkdir(join(retentionRoot, 'mongodb', name), { recursive: true });
+      }
+      const summary = await backup.backup({ root: retentionRoot, now: BACKUP_MOMENT });
+      // BACKUP_RETENTION_DAYS defaults to 30: 2026-10-22 to 2026-11-20 are the last 30 days.
+      expect(summary.retention.removed).toEqual(['2026-10-20', '2026-10-21']);
+      expect((await readdir(join(retentionRoot, 'mongodb'))).sort()).toEqual([
+        '.in-progress',
+        '2026-10-22',
+        '2026-10-23',
+        '2026-11-20',
+        'manual-copy',
+      ]);
+      await rm(retentionRoot, { recursive: true, force: true });
+    });
+
+    it('replaces an earlier backup of the same day only with a complete new one', async () => {
+      const sameDayRoot = await mkdtemp(join(tmpdir(), 'backup-same-day-e2e-'));
+      const first = await backup.backup({ root: sameDayRoot, now: BACKUP_MOMENT });
+      await context.db.collection('phones').insertOne({ number: '+14155550199', status: 'active' });
+      const second = await backup.backup({ root: sameDayRoot, now: BACKUP_MOMENT });
+      expect(second.folder).toBe(first.folder);
+      const phones = await readBackupDocuments(join(second.folder, 'phones.bson.gz'));
+      expect(phones).toHaveLength(3);
+      await context.db.collection('phones').deleteOne({ number: '+14155550199' });
+      await rm(sameDayRoot, { recursive: true, force: true });
+    });
+  });
+
+  describe('restore', () => {
+    it('rebuilds a wiped database document for document, with its indexes', async () => {
+      await context.db.dropDatabase();
+      expect(await collectionsOf(context.db)).toEqual([]);
+
+      const summary = await restoreInto(context.db).restore(backupFolder);
+
+      expect(await fingerprint(context.db)).toEqual(originalFingerprint);
+      expect(summary.conflicts).toBe(0);
+      expect(summary.inserted).toBe(summary.documents);
+      const users = summary.collections.find((entry) => entry.collection === 'users');
+      expect(users?.indexesCreated).toEqual(expect.arrayContaining(['email_1', 'webhookToken_1']));
+      const indexNames = (await context.db.collection('users').indexes()).map(
+        (index) => index.name,
+      );
+      expect(indexNames).toEqual(expect.arrayContaining(['_id_', 'email_1', 'createdAt_-1']));
+      // Only index kinds this server lacks may be missing, and they are named in the summary.
+      for (const entry of summary.collections) {
+        const present = (await context.db.collection(entry.collection).indexes()).map(
+          (index) => index.name,
+        );
+        for (const skipped of entry.indexesSkipped) {
+          expect(present).not.toContain(skipped);
+        }
+      }
+      const existing = await context.db.collection('users').findOne({});
+      await expect(
+        context.db.collection('users').insertOne({ email: existing?.email, name: 'Copy' }),
+      ).rejects.toMatchObject({ code: 11000 });
+    });
+
+    it('reports documents already present as conflicts and leaves them as they are', async () => {
+      await context.db.collection('agents').updateOne({}, { $set: { name: 'Renamed since' } });
+      const before = await fingerprint(context.db);
+
+      const summary = await restoreInto(context.db).restore(backupFolder);
+
+      expect(summary.inserted).toBe(0);
+      expect(summary.conflicts).toBe(summary.documents);
+      const agents = summary.collections.find((entry) => entry.collection === 'agents');
+      expect(agents?.conflicts).toBe(1);
+      expect(agents?.conflictSamples).toHaveLength(1);
+      expect(await fingerprint(context.db)).toEqual(before);
+    });
+
+    it('replaces the collections with the backup when asked to drop them', async () => {
+      await context.db.collection('calllogs').deleteMany({ status: 'failed' });
+      await context.db.collection('users').insertOne({ email: 'extra@example.com', name: 'Extra' });
+
+      const summary = await restoreInto(context.db).restore(backupFolder, { drop: true });
+
+      expect(summary.conflicts).toBe(0);
+      expect(await fingerprint(context.db)).toEqual(originalFingerprint);
+    });
+
+    it('restores from the database folder as well as from its date folder', async () => {
+      const target = emptyDatabase();
+      await restoreInto(target).restore(join(backupFolder, context.db.databaseName));
+      expect(await fingerprint(target)).toEqual(originalFingerprint);
+    });
+
+    it('names the collections restored and not restored when it fails part-way', async () => {
+      const target = emptyDatabase();
+      // An index with the backup's name but other keys makes the calllogs step fail.
+      await target.collection('calllogs').createIndex({ other: 1 }, { name: 'sessionId_1' }, {});
+
+      const failure = restoreInto(target).restore(backupFolder);
+
+      await expect(failure).rejects.toMatchObject({ code: BackupErrorCode.RestoreIncomplete });
+      await expect(failure).rejects.toThrow(
+        /stopped at collection "calllogs" \(2500 of 2500 documents inserted\).*Restored: agents\. Not restored: migrations, migrations_lock, phones, sessions, users\./s,
+      );
+      expect((await collectionsOf(target)).sort()).toEqual(['agents', 'calllogs']);
+    });
+  });
+
+  describe('refuses a bad backup before touching the database', () => {
+    let badRoot: string;
+
+    beforeAll(async () => {
+      badRoot = await mkdtemp(join(tmpdir(), 'backup-bad-e2e-'));
+    });
+    afterAll(async () => {
+      await rm(badRoot, { recursive: true, force: true });
+    });
+
+    async function copyOfBackup(name: string): Promise<string> {
+      const copy = join(badRoot, name);
+      await cp(join(backupFolder, context.db.databaseName), copy, { recursive: true });
+      return copy;
+    }
+
+    async function expectRefused(
+      folder: string,
+      code: BackupErrorCode,
+      message: RegExp,
+    ): Promise<void> {
+      const target = emptyDatabase();
+      const attempt = restoreInto(target).restore(folder, { drop: true });
+      await expect(attempt).rejects.toMatchObject({ code });
+      await expect(attempt).rejects.toThrow(message);
+      expect(await collectionsOf(target)).toEqual([]);
+    }
+
+    it('refuses a folder that does not exist', async () => {
+      await expectRefused(
+        join(badRoot, 'no-such-backup'),
+        BackupErrorCode.FolderNotFound,
+        /backup folder not found: .*no-such-backup/,
+      );
+    });
+
+    it('refuses a folder without collection backups', async () => {
+      const empty = join(badRoot, 'empty');
+      await mkdir(join(empty, 'some-database'), { recursive: true });
+      await writeFile(join(empty, 'notes.txt'), 'not a backup');
+      await expectRefused(empty, BackupErrorCode.NothingToRestore, /no collection backups/);
+    });
+
+    it('refuses a truncated .gz file, naming the collection', async () => {
+      const copy = await copyOfBackup('truncated-gzip');
+      const file = join(copy, 'calllogs.bson.gz');
+      const size = (await readFile(file)).length;
+      await truncate(file, Math.floor(size / 2));
+      await expectRefused(
+        copy,
+        BackupErrorCode.DataCorrupt,
+        /collection "calllogs" is damaged .*truncated/,
+      );
+    });
+
+    it('refuses a data file that ends inside a document', async () => {
+      const copy = await copyOfBackup('truncated-document');
+      const file = join(copy, 'sessions.bson.gz');
+      const bson = await gunzipAsync(await readFile(file));
+      await writeFile(file, await gzipAsync(bson.subarray(0, bson.length - 10)));
+      await expectRefused(
+        copy,
+        BackupErrorCode.DataCorrupt,
+        /collection "sessions" is damaged .*truncated: the last document/,
+      );
+    });
+
+    it('refuses unreadable metadata', async () => {
+      const copy = await copyOfBackup('corrupt-metadata');
+      await writeFile(join(copy, 'users.metadata.json.gz'), await gzipAsync('{"indexes": [ oops'));
+      await expectRefused(
+        copy,
+        BackupErrorCode.MetadataUnreadable,
+        /metadata of collection "users" is unreadable .*not valid Extended JSON/,
+      );
+    });
+
+    it('refuses metadata that is not gzip', async () => {
+      const copy = await copyOfBackup('plain-metadata');
+      await writeFile(join(copy, 'phones.metadata.json.gz'), '{"indexes":[]}');
+      await expectRefused(
+        copy,
+        BackupErrorCode.MetadataUnreadable,
+        /metadata of collection "phones" is unreadable .*cannot be decompressed/,
+      );
+    });
+
+    it('refuses a backup that never finished', async () => {
+      const unfinished = join(badRoot, 'mongodb', '.in-progress', '2026-11-20-x', 'db');
+      await mkdir(unfinished, { recursive: true });
+      await writeFile(join(unfinished, 'users.bson.gz'), await gzipAsync(BSON.serialize({ a: 1 })));
+      await expectRefused(unfinished, BackupErrorCode.NothingToRestore, /never finished/);
+    });
+  });
+});
+
+describe('Redis snapshot', () => {
+  let context: TestContext;
+
+  beforeAll(async () => {
+    quietLogs();
+    context = await createTestContext();
+  });
+  afterAll(async () => {
+    await context.close();
+  });
+
+  it('says plainly that persistence is disabled on a Redis run without it', async () => {
+    const [, save] = await context.redis.config('GET', 'save');
+    const [, appendOnly] = await context.redis.config('GET', 'appendonly');
+    const persistent = save !== '' || appendOnly === 'yes';
+
+    const result = await new RedisSnapshotService(context.redis).snapshot();
+
+    expect(result.status).toBe(persistent ? 'completed' : 'disabled');
+    if (result.status === 'disabled') {
+      expect(result.message).toMatch(/persistence is disabled .*no snapshot taken/);
+    }
+  });
+});

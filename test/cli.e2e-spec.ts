@@ -1,0 +1,360 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Logger } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { type Db, Int32, MongoClient, ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backupCommand, CliUsageError, restoreCommand } from '../src/cli/cli-commands.js';
+import type { AppConfig } from '../src/config/app-config.js';
+import type { ProgressOutput } from '../src/maintenance/backup/backup-progress.js';
+import { migrate, testConfig, uniqueName } from './support/test-app.js';
+
+const projectRoot = resolve(import.meta.dirname, '..');
+const CALL_LOGS = 1500;
+/** How progress lines print the count. */
+const CALL_LOGS_SHOWN = CALL_LOGS.toLocaleString('en-US');
+
+interface Captured {
+  lines: string[];
+  progress: string;
+  output: ProgressOutput;
+}
+
+function capture(interactive = false): Captured {
+  const captured: Captured = {
+    lines: [],
+    progress: '',
+    output: { interactive, write: (text) => (captured.progress += text) },
+  };
+  return captured;
+}
+
+async function seed(db: Db): Promise<void> {
+  const userId = new ObjectId();
+  await db.collection('users').insertOne({
+    _id: userId,
+    email: `${uniqueName('cli')}@example.com`,
+    name: 'CLI user',
+    role: 'user',
+    credits: 12.5,
+    isActive: true,
+    createdAt: new Date(),
+  });
+  await db.collection('calllogs').insertMany(
+    Array.from({ length: CALL_LOGS }, (_unused, index) => ({
+      sessionId: `cli-session-${index}`,
+      userId,
+      status: 'completed',
+      durationSec: new Int32(index % 300),
+      costBreakdown: { total: index / 100 },
+      createdAt: new Date(Date.UTC(2026, 10, 1) + index * 1000),
+    })),
+  );
+}
+
+/** The one date folder a backup made under `root` (its work folder `.in-progress` aside). */
+async function dateFolderOf(root: string): Promise<string> {
+  const dates = (await readdir(join(root, 'mongodb'))).filter((name) =>
+    /^\d{4}-\d{2}-\d{2}$/.test(name),
+  );
+  expect(dates).toHaveLength(1);
+  return join(root, 'mongodb', dates[0]!);
+}
+
+async function counts(db: Db): Promise<Record<string, number>> {
+  const result: Record<string, number> = {};
+  for (const { name } of await db.listCollections({}, { nameOnly: true }).toArray()) {
+    result[name] = await db.collection(name).countDocuments();
+  }
+  return result;
+}
+
+describe('operator CLI: backup and restore commands', () => {
+  let config: AppConfig;
+  let client: MongoClient;
+  let db: Db;
+  let root: string;
+  let backupFolder: string;
+  let seededCounts: Record<string, number>;
+
+  beforeAll(async () => {
+    Logger.overrideLogger(['error']);
+    config = testConfig();
+    client = new MongoClient(config.mongo.uri);
+    await client.connect();
+    db = client.db();
+    await migrate(db, config);
+    await seed(db);
+    seededCounts = await counts(db);
+    root = await mkdtemp(join(tmpdir(), 'cli-e2e-'));
+  });
+
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('backs up to --out and prints plain progress lines when not on a terminal', async () => {
+    const output = capture(false);
+
+    await backupCommand(config, ['--out', root], (line) => output.lines.push(line), output.output);
+
+    backupFolder = await dateFolderOf(root);
+    const documents = Object.values(seededCounts).reduce((sum, count) => sum + count, 0);
+    expect(output.lines).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^backup complete: .*${db.databaseName} \\(\\d+ collections, ${documents} documents`,
+        ),
+      ),
+    ]);
+    expect(output.progress).toContain(
+      `backup calllogs: ${CALL_LOGS_SHOWN}/${CALL_LOGS_SHOWN} documents (100%)\n`,
+    );
+    expect(output.progress).toContain('backup users: 1/1 documents (100%)\n');
+    expect(output.progress).not.toContain('\r');
+  });
+
+  it('rewrites one progress line in place on a terminal', async () => {
+    const target = client.db(uniqueName('restore'));
+    const output = capture(true);
+
+    await restoreCommand(
+      { ...config, mongo: { ...config.mongo, uri: uriOf(config, target.databaseName) } },
+      [backupFolder],
+      (line) => output.lines.push(line),
+      output.output,
+    );
+
+    expect(output.progress).toContain(
+      `\rrestore calllogs: 1,000/${CALL_LOGS_SHOWN} documents (66%)\u001b[K`,
+    );
+    expect(output.progress).toContain(
+      `\rrestore calllogs: ${CALL_LOGS_SHOWN}/${CALL_LOGS_SHOWN} documents (100%)\u001b[K\n`,
+    );
+    expect(await counts(target)).toEqual(seededCounts);
+    await target.dropDatabase();
+  });
+
+  it('restores with --drop over changed data and prints one line per collection', async () => {
+    await db.collection('calllogs').deleteMany({});
+    await db.collection('users').updateMany({}, { $set: { name: 'changed' } });
+    const output = capture(false);
+
+    await restoreCommand(
+      config,
+      [backupFolder, '--drop'],
+      (line) => output.lines.push(line),
+      output.output,
+    );
+
+    expect(await counts(db)).toEqual(seededCounts);
+    expect((await db.collection('users').findOne({}))?.name).toBe('CLI user');
+    expect(output.lines).toContain(
+      `calllogs: ${CALL_LOGS}/${CALL_LOGS} documents, 9 indexes created`,
+    );
+    expect(output.lines.at(-1)).toMatch(
+      new RegExp(`^restore complete: .* -> ${db.databaseName} \\(\\d+ documents, \\d+ ms\\)$`),
+    );
+  });
+
+  it('fails clearly, after restoring the rest, when documents already exist and --drop is not given', async () => {
+    await db
+      .collection('calllogs')
+      .deleteMany({ sessionId: { $in: ['cli-session-1', 'cli-session-2'] } });
+    const output = capture(false);
+
+    await expect(
+      restoreCommand(config, [backupFolder], (line) => output.lines.push(line), output.output),
+    ).rejects.toThrow(
+      /documents were not restored because they already exist .*calllogs: 1498.*Run again with --drop/,
+    );
+    expect(await counts(db)).toEqual(seededCounts);
+    expect(output.lines).toContain(`calllogs: 2/${CALL_LOGS} documents, 9 indexes created`);
+  });
+
+  it.each([
+    ['restore without a folder', restoreCommand, [], /restore needs the backup folder/],
+    [
+      'restore with an unknown flag',
+      restoreCommand,
+      ['/tmp', '--force'],
+      /unexpected argument "--force"/,
+    ],
+    ['backup --out without a folder', backupCommand, ['--out'], /--out needs a folder/],
+    ['backup with an unknown argument', backupCommand, ['now'], /unexpected argument "now"/],
+  ])('refuses %s as a usage error', async (_case, command, args, message) => {
+    const before = await counts(db);
+    const output = capture(false);
+    const attempt = command(config, args, (line) => output.lines.push(line), output.output);
+    await expect(attempt).rejects.toBeInstanceOf(CliUsageError);
+    await expect(attempt).rejects.toThrow(message);
+    expect(await counts(db)).toEqual(before);
+  });
+});
+
+function uriOf(config: AppConfig, database: string): string {
+  const uri = new URL(config.mongo.uri);
+  uri.pathname = `/${database}`;
+  return uri.toString();
+}
+
+interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('operator CLI: the built program', () => {
+  let buildFolder: string;
+  let config: AppConfig;
+  let client: MongoClient;
+  let root: string;
+
+  /** Compiles the CLI and what it imports, as `npm run build` does, into a private folder. */
+  async function buildCli(): Promise<void> {
+    buildFolder = join(projectRoot, '.cache', `cli-e2e-${randomBytes(4).toString('hex')}`);
+    await rm(buildFolder, { recursive: true, force: true });
+    await mkdir(buildFolder, { recursive: true });
+    await writeFile(
+      join(buildFolder, 'tsconfig.json'),
+      JSON.stringify({
+        extends: '../../tsconfig.json',
+        compilerOptions: { outDir: './out', rootDir: '../..', sourceMap: false },
+        include: [],
+        files: ['../../src/cli.ts'],
+      }),
+    );
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    const result = await run(process.execPath, [tsc, '-p', join(buildFolder, 'tsconfig.json')], {});
+    expect(result.stdout + result.stderr).toBe('');
+    expect(result.code).toBe(0);
+  }
+
+  function run(command: string, args: string[], env: Record<string, string>): Promise<CliRun> {
+    return new Promise((resolveRun, reject) => {
+      const child = spawn(command, args, {
+        cwd: projectRoot,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolveRun({ code, stdout, stderr }));
+    });
+  }
+
+  /** The CLI as an operator runs it in CI: its own environment, no terminal. */
+  function cli(args: string[], database: string): Promise<CliRun> {
+    return run(process.execPath, [join(buildFolder, 'out', 'src', 'cli.js'), ...args], {
+      NODE_ENV: 'test',
+      CI: 'true',
+      MONGODB_URI: uriOf(config, database),
+      REDIS_URL: config.redis.url,
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    });
+  }
+
+  beforeAll(async () => {
+    config = testConfig();
+    client = new MongoClient(config.mongo.uri);
+    await client.connect();
+    root = await mkdtemp(join(tmpdir(), 'cli-spawn-e2e-'));
+    await buildCli();
+  });
+
+  afterAll(async () => {
+    await client.close();
+    await rm(root, { recursive: true, force: true });
+    await rm(buildFolder, { recursive: true, force: true });
+  });
+
+  it('exits 2 with the usage for an unknown command', async () => {
+    const result = await cli(['backpu'], 'unused');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('unknown command "backpu"');
+    expect(result.stderr).toMatch(/backup \[--out DIR\]/);
+    expect(result.stderr).toMatch(/restore <dir> \[--drop\]/);
+    expect(result.stderr).toMatch(/redis-snapshot/);
+  });
+
+  it('exits 2 for a restore without a folder', async () => {
+    const result = await cli(['restore'], 'unused');
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('restore needs the backup folder');
+  });
+
+  it('backs up and restores into an empty database with exit code 0', async () => {
+    const source = client.db(uniqueName('cli_source'));
+    const target = client.db(uniqueName('cli_target'));
+    await seed(source);
+
+    const backup = await cli(['backup', '--out', root], source.databaseName);
+    expect(backup.stderr).toBe('');
+    expect(backup.code).toBe(0);
+    expect(backup.stdout).toContain(
+      `backup calllogs: ${CALL_LOGS_SHOWN}/${CALL_LOGS_SHOWN} documents (100%)`,
+    );
+    const folder = join(await dateFolderOf(root), source.databaseName);
+
+    const restore = await cli(['restore', folder, '--drop'], target.databaseName);
+    expect(restore.stderr).toBe('');
+    expect(restore.code).toBe(0);
+    expect(restore.stdout).toContain('restore complete');
+    expect(await counts(target)).toEqual(await counts(source));
+
+    await source.dropDatabase();
+    await target.dropDatabase();
+  });
+
+  it('exits 1 with a clear message for a missing backup folder and changes nothing', async () => {
+    const target = client.db(uniqueName('cli_untouched'));
+    const result = await cli(['restore', join(root, 'does-not-exist')], target.databaseName);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^restore failed: backup folder not found: .*does-not-exist\n$/);
+    expect(await counts(target)).toEqual({});
+  });
+
+  it('exits 1 naming the damaged collection of a truncated backup and changes nothing', async () => {
+    const source = client.db(uniqueName('cli_truncated'));
+    await seed(source);
+    const backup = await cli(['backup', '--out', join(root, 'truncated')], source.databaseName);
+    expect(backup.code).toBe(0);
+    const folder = join(await dateFolderOf(join(root, 'truncated')), source.databaseName);
+    const file = join(folder, 'calllogs.bson.gz');
+    await truncate(file, Math.floor((await readFile(file)).length / 2));
+    const target = client.db(uniqueName('cli_untouched'));
+
+    const result = await cli(['restore', folder, '--drop'], target.databaseName);
+
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /restore failed: backup of collection "calllogs" is damaged .*truncated/,
+    );
+    expect(await counts(target)).toEqual({});
+    await source.dropDatabase();
+  });
+
+  it('says whether the Redis keeps snapshots, exit code 0', async () => {
+    const redisConfig = new Redis(config.redis.url);
+    const [, save] = await redisConfig.config('GET', 'save');
+    const [, appendOnly] = await redisConfig.config('GET', 'appendonly');
+    redisConfig.disconnect();
+
+    const result = await cli(['redis-snapshot'], 'unused');
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      save === '' && appendOnly === 'no' ? 'redis snapshot: disabled' : 'redis snapshot: completed',
+    );
+  });
+});
