@@ -1,8 +1,9 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { Processor } from '@nestjs/bullmq';
 import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job } from 'bullmq';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
+import { ClosingWorkerHost } from '../infra/queue/closing-worker-host.js';
 import { Jobs, Queues } from '../infra/queue/queues.js';
 import { CallLifecycleService, type CallStatusEvent } from './call-lifecycle.service.js';
 
@@ -37,7 +38,7 @@ function fromCallStatusJob(job: CallStatusJob): CallStatusEvent {
 
 /** Applies call status events and end-of-call work off the request path. */
 @Processor(Queues.callEvents)
-export class CallEventsProcessor extends WorkerHost implements OnApplicationBootstrap {
+export class CallEventsProcessor extends ClosingWorkerHost implements OnApplicationBootstrap {
   constructor(
     private readonly lifecycle: CallLifecycleService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,

@@ -70,7 +70,8 @@ export async function createTestContext(
     },
   });
   const app = await createApp({ config, logStream });
-  const redis = new Redis(config.redis.url);
+  const redis = new Redis(config.redis.url, { lazyConnect: true });
+  redis.on('error', () => undefined);
   return {
     app,
     config,

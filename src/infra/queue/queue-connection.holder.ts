@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
-import { createRedisConnection } from '../redis/redis-connection.factory.js';
+import { closeRedisConnection, createRedisConnection } from '../redis/redis-connection.factory.js';
 
 /**
  * The queue Redis connection (REDIS_QUEUE_URL, which should be a `noeviction` instance),
@@ -23,8 +23,6 @@ export class QueueConnectionHolder implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.connection.status !== 'end') {
-      await this.connection.quit().catch(() => this.connection.disconnect());
-    }
+    await closeRedisConnection(this.connection);
   }
 }

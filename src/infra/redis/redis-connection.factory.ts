@@ -1,4 +1,7 @@
+import { Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
+
+const ERROR_LOG_INTERVAL_MS = 10_000;
 
 /**
  * The one place Redis connections are built. BullMQ needs `maxRetriesPerRequest: null`
@@ -11,10 +14,31 @@ export function createRedisConnection(
 ): Redis {
   const options: RedisOptions = {
     connectionName,
-    lazyConnect: false,
     enableReadyCheck: true,
     maxRetriesPerRequest: purpose === 'queue' ? null : 2,
     retryStrategy: (attempt) => Math.min(attempt * 200, 5000),
   };
-  return new Redis(url, options);
+  const redis = new Redis(url, options);
+  // Without a listener ioredis reports every failed reconnect as unhandled; log them, at most every 10 s.
+  const logger = new Logger(`Redis:${connectionName}`);
+  let lastLogged = 0;
+  redis.on('error', (error: Error) => {
+    if (Date.now() - lastLogged >= ERROR_LOG_INTERVAL_MS) {
+      lastLogged = Date.now();
+      logger.warn(`${error.message} (retrying)`);
+    }
+  });
+  return redis;
+}
+
+/** Closes gracefully when connected; a client that is not connected is dropped at once instead of waiting for Redis. */
+export async function closeRedisConnection(redis: Redis): Promise<void> {
+  if (redis.status === 'end') {
+    return;
+  }
+  if (redis.status !== 'ready') {
+    redis.disconnect();
+    return;
+  }
+  await redis.quit().catch(() => redis.disconnect());
 }

@@ -2,7 +2,7 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
-import { createRedisConnection } from './redis-connection.factory.js';
+import { closeRedisConnection, createRedisConnection } from './redis-connection.factory.js';
 
 /** Redis for sessions, token cache, throttling and locks (REDIS_URL). */
 export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
@@ -23,8 +23,6 @@ export class RedisModule implements OnApplicationShutdown {
   constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.redis.status !== 'end') {
-      await this.redis.quit().catch(() => this.redis.disconnect());
-    }
+    await closeRedisConnection(this.redis);
   }
 }
