@@ -7,6 +7,7 @@ import (
 	"flag"
 	"log"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,8 +36,19 @@ func main() {
 		log.Fatalf("data folder: %v", err)
 	}
 
+	// FerretDB itself listens on a private loopback port; clients reach it through the
+	// serializing proxy on the requested address (see serial_proxy.go).
+	backend, err := freeLoopbackAddress()
+	if err != nil {
+		log.Fatalf("backend port: %v", err)
+	}
+	listener, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatalf("listen: %v", err)
+	}
+
 	server, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Listener:  ferretdb.ListenerConfig{TCP: backend},
 		Logger:    logger,
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + absoluteDataDir + "/",
@@ -49,8 +61,20 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	proxy := &serialProxy{backend: backend, logger: logger}
+	go proxy.serve(ctx, listener)
+
 	logger.Info("listening", "address", *listen, "data", absoluteDataDir)
 	if err := server.Run(ctx); err != nil {
 		log.Fatalf("run: %v", err)
 	}
+}
+
+func freeLoopbackAddress() (string, error) {
+	probe, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer probe.Close()
+	return probe.Addr().String(), nil
 }
