@@ -1,7 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
-import { AccessTokenStore } from '../users/access-token.store.js';
-import type { AccessTokenPayload } from './auth.service.js';
+import { AccessTokenVerifier } from './access-token.verifier.js';
 
 /**
  * Checks a raw Authorization header for routes mounted outside Nest's guards (the queue
@@ -9,26 +7,13 @@ import type { AccessTokenPayload } from './auth.service.js';
  */
 @Injectable()
 export class AdminRequestAuthenticator {
-  constructor(
-    private readonly jwt: JwtService,
-    private readonly tokens: AccessTokenStore,
-  ) {}
+  constructor(private readonly verifier: AccessTokenVerifier) {}
 
   async check(authorization: string | undefined): Promise<200 | 401 | 403> {
-    const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
-    if (!token) {
+    const user = await this.verifier.verify(authorization);
+    if (!user) {
       return 401;
     }
-    try {
-      const payload = await this.jwt.verifyAsync<AccessTokenPayload>(token, {
-        algorithms: ['HS256'],
-      });
-      if (!(await this.tokens.isCurrent(payload.sub, token))) {
-        return 401;
-      }
-      return payload.role === 'admin' ? 200 : 403;
-    } catch {
-      return 401;
-    }
+    return user.role === 'admin' ? 200 : 403;
   }
 }

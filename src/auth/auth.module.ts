@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
-import { PassportModule } from '@nestjs/passport';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { UsersModule } from '../users/users.module.js';
@@ -8,13 +7,13 @@ import { AdminRequestAuthenticator } from './admin-request.authenticator.js';
 import { AuthThrottleGuard } from './auth-throttle.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
-import { JwtStrategy } from './jwt.strategy.js';
+import { AccessTokenVerifier } from './access-token.verifier.js';
+import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
 
 @Module({
   imports: [
     UsersModule,
-    PassportModule,
     JwtModule.registerAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
@@ -27,10 +26,11 @@ import { PasswordHasher } from './password-hasher.js';
   providers: [
     AuthService,
     PasswordHasher,
-    JwtStrategy,
+    AccessTokenVerifier,
+    JwtAuthGuard,
     AuthThrottleGuard,
     AdminRequestAuthenticator,
   ],
-  exports: [PasswordHasher, AdminRequestAuthenticator],
+  exports: [PasswordHasher, AccessTokenVerifier, AdminRequestAuthenticator],
 })
 export class AuthModule {}

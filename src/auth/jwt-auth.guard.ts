@@ -1,18 +1,24 @@
-import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  Injectable,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
+import type { FastifyRequest } from 'fastify';
+import type { AuthenticatedUser } from '../common/decorators/current-user.decorator.js';
 import { IS_PUBLIC } from '../common/decorators/public.decorator.js';
+import { AccessTokenVerifier } from './access-token.verifier.js';
 
-/** Global guard: every route needs a valid bearer token unless marked @Public(). */
+/** Global guard: every route needs a valid, current bearer token unless marked @Public(). */
 @Injectable()
-export class JwtAuthGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
-    super();
-  }
+export class JwtAuthGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly verifier: AccessTokenVerifier,
+  ) {}
 
-  override canActivate(
-    context: ExecutionContext,
-  ): ReturnType<ReturnType<typeof AuthGuard>['prototype']['canActivate']> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, [
       context.getHandler(),
       context.getClass(),
@@ -20,15 +26,14 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
     if (isPublic) {
       return true;
     }
-    return super.canActivate(context);
-  }
-
-  override handleRequest<TUser>(error: unknown, user: TUser | false): TUser {
-    if (error || !user) {
-      throw error instanceof UnauthorizedException
-        ? error
-        : new UnauthorizedException('Missing, expired or invalid bearer token');
+    const request = context
+      .switchToHttp()
+      .getRequest<FastifyRequest & { user?: AuthenticatedUser }>();
+    const user = await this.verifier.verify(request.headers.authorization);
+    if (!user) {
+      throw new UnauthorizedException('Missing, expired, revoked or invalid bearer token');
     }
-    return user;
+    request.user = user;
+    return true;
   }
 }
