@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { RequestMethod } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
 import type { Params } from 'nestjs-pino';
 import type { AppConfig } from '../../config/app-config.js';
@@ -46,7 +47,14 @@ export function buildLoggerParams(config: AppConfig, stream?: DestinationStream)
       }),
       res: (response: { statusCode: number }) => ({ statusCode: response.statusCode }),
     },
-    autoLogging: { ignore: (request: IncomingMessage) => request.url === '/api/v1/health' },
   };
-  return { pinoHttp: stream ? [options, stream] : options };
+  return {
+    pinoHttp: stream ? [options, stream] : options,
+    // Probes and scrapes are frequent and uninteresting: no request logger for them at all.
+    exclude: [
+      { method: RequestMethod.GET, path: 'health' },
+      { method: RequestMethod.GET, path: 'health/ready' },
+      { method: RequestMethod.GET, path: 'metrics' },
+    ],
+  };
 }

@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { call } from './support/http.js';
+import { createTestContext, type TestContext } from './support/test-app.js';
+
+// Each block owns one context and blocks never overlap: Passport keeps one global 'jwt'
+// strategy per process, so only the most recently created app verifies tokens correctly.
+describe('health', () => {
+  describe('with MongoDB and Redis up', () => {
+    let context: TestContext;
+
+    beforeAll(async () => {
+      context = await createTestContext();
+    });
+    afterAll(async () => {
+      await context.close();
+    });
+
+    it('answers liveness without a token', async () => {
+      const response = await call(context.app, 'GET', '/api/v1/health');
+      expect(response.status).toBe(200);
+      expect(response.body.status).toBe('ok');
+      expect(response.body.uptimeSeconds).toEqual(expect.any(Number));
+    });
+
+    it('reports readiness with both dependencies up', async () => {
+      const response = await call(context.app, 'GET', '/api/v1/health/ready');
+      expect(response.status).toBe(200);
+      expect(response.body).toEqual({
+        status: 'ok',
+        checks: { mongodb: 'up', redis: 'up' },
+        down: [],
+      });
+    });
+
+    it('publishes an OpenAPI document with bearer auth and the auth routes', async () => {
+      const response = await call(context.app, 'GET', '/docs-json');
+      expect(response.status).toBe(200);
+      expect(response.body.openapi).toMatch(/^3\./);
+      expect(response.body.components.securitySchemes.bearer).toMatchObject({
+        type: 'http',
+        scheme: 'bearer',
+      });
+      expect(response.body.paths['/api/v1/auth/login']).toHaveProperty('post');
+      expect(response.body.paths['/api/v1/auth/register']).toHaveProperty('post');
+      expect(response.body.paths['/api/v1/health/ready']).toHaveProperty('get');
+      // Protected routes declare the scheme; public ones do not need it.
+      expect(response.body.paths['/api/v1/auth/me'].get.security).toEqual([{ bearer: [] }]);
+    });
+
+    it('gives every response an x-request-id, a fresh one per request', async () => {
+      const first = await call(context.app, 'GET', '/api/v1/health');
+      const second = await call(context.app, 'GET', '/api/v1/health');
+      expect(first.headers['x-request-id']).toEqual(expect.any(String));
+      expect(second.headers['x-request-id']).toEqual(expect.any(String));
+      expect(first.headers['x-request-id']).not.toBe(second.headers['x-request-id']);
+    });
+
+    it('echoes a given x-request-id on success and in error bodies', async () => {
+      const requestId = 'trace-1234.abc:def';
+      const ok = await call(context.app, 'GET', '/api/v1/health', {
+        headers: { 'x-request-id': requestId },
+      });
+      expect(ok.headers['x-request-id']).toBe(requestId);
+      const unauthorized = await call(context.app, 'GET', '/api/v1/auth/me', {
+        headers: { 'x-request-id': requestId },
+      });
+      expect(unauthorized.status).toBe(401);
+      expect(unauthorized.headers['x-request-id']).toBe(requestId);
+      expect(unauthorized.body.requestId).toBe(requestId);
+      const notFound = await call(context.app, 'GET', '/api/v1/no-such-route', {
+        headers: { 'x-request-id': requestId },
+      });
+      expect(notFound.status).toBe(404);
+      expect(notFound.headers['x-request-id']).toBe(requestId);
+    });
+
+    it('replaces an x-request-id that is not a safe token with a generated one', async () => {
+      const unsafe = 'id with spaces <script>';
+      const response = await call(context.app, 'GET', '/api/v1/health', {
+        headers: { 'x-request-id': unsafe },
+      });
+      expect(response.headers['x-request-id']).toEqual(expect.any(String));
+      expect(response.headers['x-request-id']).not.toBe(unsafe);
+    });
+  });
+
+  describe('with Redis unreachable', () => {
+    const SHUTDOWN_LIMIT_MS = 10_000;
+    let context: TestContext;
+    let closing: Promise<void> | undefined;
+
+    /** Resolves true when the app closed within the limit, false when it still hangs. */
+    const closeWithin = async (limitMs: number): Promise<boolean> => {
+      closing ??= context.close();
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<false>((resolve) => {
+        timer = setTimeout(() => {
+          resolve(false);
+        }, limitMs);
+      });
+      const closed = await Promise.race([closing.then(() => true as const), timedOut]);
+      clearTimeout(timer);
+      return closed;
+    };
+
+    beforeAll(async () => {
+      context = await createTestContext({ REDIS_URL: 'redis://127.0.0.1:1' });
+    });
+    afterAll(async () => {
+      // A hung shutdown is reported by its own test; here it must not also stall the file.
+      if (!(await closeWithin(1_000))) {
+        await context.db.dropDatabase().catch(() => undefined);
+      }
+    });
+
+    it('still boots and answers liveness', async () => {
+      const response = await call(context.app, 'GET', '/api/v1/health');
+      expect(response.status).toBe(200);
+      expect(response.body.status).toBe('ok');
+    });
+
+    it('answers readiness with 503 naming redis as down and mongodb as up', async () => {
+      const response = await call(context.app, 'GET', '/api/v1/health/ready');
+      expect(response.status).toBe(503);
+      expect(response.body.status).toBe('error');
+      expect(response.body.down).toEqual(['redis']);
+      expect(response.body.checks).toEqual({ mongodb: 'up', redis: 'down' });
+    });
+
+    it('shuts down within 10 s, so a SIGTERM during a Redis outage ends the process', async () => {
+      expect(await closeWithin(SHUTDOWN_LIMIT_MS)).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,242 @@
+import { Logger } from '@nestjs/common';
+import bcrypt from 'bcrypt';
+import { type Db, MongoClient, ObjectId } from 'mongodb';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AppConfig } from '../src/config/app-config.js';
+import { MIGRATIONS } from '../src/migrations/migration-registry.js';
+import { MigrationLockedError, MigrationRunner } from '../src/migrations/migration-runner.js';
+import { call } from './support/http.js';
+import { createTestContext, testConfig, uniqueName } from './support/test-app.js';
+
+const ALL_IDS = ['001-initial-schema', '002-add-agent-stats', '003-first-admin'];
+const ZEROED_STATS = { totalCalls: 0, totalDuration: 0, avgDuration: 0, successRate: 0 };
+
+interface FreshDatabase {
+  db: Db;
+  config: AppConfig;
+  runner: MigrationRunner;
+}
+
+describe('migrations', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+
+  /** An empty database of its own and a runner over every migration. */
+  async function freshDatabase(environment: Record<string, string> = {}): Promise<FreshDatabase> {
+    const config = testConfig(environment);
+    const client = new MongoClient(config.mongo.uri);
+    await client.connect();
+    const db = client.db();
+    cleanups.push(async () => {
+      await db.dropDatabase().catch(() => undefined);
+      await client.close();
+    });
+    const logger = new Logger('MigrationsTest');
+    logger.log = () => undefined;
+    logger.warn = () => undefined;
+    return { db, config, runner: new MigrationRunner({ db, config, logger }, MIGRATIONS) };
+  }
+
+  const appliedIds = async (runner: MigrationRunner): Promise<string[]> =>
+    (await runner.status()).filter((entry) => entry.appliedAt !== null).map((entry) => entry.id);
+
+  const indexOf = async (db: Db, collection: string, name: string) =>
+    (await db.collection(collection).indexes()).find((index) => index.name === name);
+
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0)) {
+      await cleanup();
+    }
+  });
+
+  it('lists every migration as pending on a fresh database', async () => {
+    const { runner } = await freshDatabase();
+    const status = await runner.status();
+    expect(status.map((entry) => entry.id)).toEqual(ALL_IDS);
+    expect(status.every((entry) => entry.appliedAt === null)).toBe(true);
+    expect(status.every((entry) => entry.description.length > 0)).toBe(true);
+  });
+
+  it('applies 001, 002 and 003 in order, creating the unique indexes', async () => {
+    const { db, runner } = await freshDatabase();
+    expect(await runner.up()).toEqual(ALL_IDS);
+    const status = await runner.status();
+    expect(status.every((entry) => entry.appliedAt instanceof Date)).toBe(true);
+    expect(await indexOf(db, 'users', 'email_1')).toMatchObject({
+      key: { email: 1 },
+      unique: true,
+    });
+    expect(await indexOf(db, 'phones', 'number_1')).toMatchObject({
+      key: { number: 1 },
+      unique: true,
+    });
+    expect(await indexOf(db, 'calllogs', 'sessionId_1')).toMatchObject({
+      key: { sessionId: 1 },
+      unique: true,
+    });
+    // The index is enforced, not only listed.
+    await db.collection('users').insertOne({ email: 'same@example.com' });
+    await expect(db.collection('users').insertOne({ email: 'same@example.com' })).rejects.toThrow(
+      /duplicate key/i,
+    );
+    expect(await db.collection('migrations_lock').countDocuments()).toBe(0);
+  });
+
+  it('applies nothing when run again', async () => {
+    const { runner } = await freshDatabase();
+    await runner.up();
+    const before = await runner.status();
+    expect(await runner.up()).toEqual([]);
+    expect(await runner.status()).toEqual(before);
+  });
+
+  it('reverts one migration at a time, newest first, then re-applies them', async () => {
+    const { db, runner } = await freshDatabase();
+    await runner.up();
+
+    expect(await runner.down()).toBe('003-first-admin');
+    expect(await appliedIds(runner)).toEqual(['001-initial-schema', '002-add-agent-stats']);
+    expect(await runner.down()).toBe('002-add-agent-stats');
+    expect(await appliedIds(runner)).toEqual(['001-initial-schema']);
+    expect(await indexOf(db, 'users', 'email_1')).toBeDefined();
+    expect(await runner.down()).toBe('001-initial-schema');
+    expect(await appliedIds(runner)).toEqual([]);
+    expect(await indexOf(db, 'users', 'email_1')).toBeUndefined();
+    expect(await indexOf(db, 'phones', 'number_1')).toBeUndefined();
+    expect(await runner.down()).toBeUndefined();
+
+    expect(await runner.up()).toEqual(ALL_IDS);
+    expect(await indexOf(db, 'users', 'email_1')).toMatchObject({ unique: true });
+    expect(await db.collection('migrations_lock').countDocuments()).toBe(0);
+  });
+
+  it('002 gives zeroed stats to agents lacking them, keeps existing ones, and down removes them', async () => {
+    const { db, runner } = await freshDatabase();
+    await runner.up();
+    await runner.down();
+    await runner.down();
+    const agents = db.collection('agents');
+    const userId = new ObjectId();
+    const agentConfig = {
+      prompt: 'You are a helpful voice agent.',
+      voice: { provider: 'openai', voiceId: 'alloy' },
+      language: 'en',
+      llm: { model: 'gpt-4' },
+    };
+    const bare = await agents.insertOne({
+      userId,
+      name: 'Bare',
+      config: agentConfig,
+      isActive: true,
+    });
+    const existingStats = { totalCalls: 5, totalDuration: 300, avgDuration: 60, successRate: 0.8 };
+    const counted = await agents.insertOne({
+      userId,
+      name: 'Counted',
+      config: agentConfig,
+      isActive: true,
+      stats: existingStats,
+    });
+
+    expect(await runner.up()).toEqual(['002-add-agent-stats', '003-first-admin']);
+    expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
+    expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
+
+    await runner.down();
+    expect(await runner.down()).toBe('002-add-agent-stats');
+    expect(await agents.findOne({ _id: bare.insertedId })).not.toHaveProperty('stats');
+    expect(await agents.findOne({ _id: counted.insertedId })).not.toHaveProperty('stats');
+  });
+
+  it('003 creates an admin with a bcrypt password from ADMIN_EMAIL and ADMIN_PASSWORD', async () => {
+    const email = `${uniqueName('root')}@example.com`;
+    const { db, runner } = await freshDatabase({
+      ADMIN_EMAIL: email.toUpperCase(),
+      ADMIN_PASSWORD: 'admin password 1',
+    });
+    await runner.up();
+    const admins = await db.collection('users').find().toArray();
+    expect(admins).toHaveLength(1);
+    const admin = admins[0];
+    expect(admin).toMatchObject({ email, role: 'admin', isActive: true, credits: 0 });
+    expect(admin?.password).toMatch(/^\$2[aby]\$/);
+    expect(await bcrypt.compare('admin password 1', admin?.password as string)).toBe(true);
+    expect(admin?.webhookToken).toEqual(expect.any(String));
+    // 003's down removes the admin it created while it was never used.
+    expect(await runner.down()).toBe('003-first-admin');
+    expect(await db.collection('users').countDocuments()).toBe(0);
+  });
+
+  it('003 creates nothing without ADMIN_EMAIL and ADMIN_PASSWORD', async () => {
+    const { db, runner } = await freshDatabase({ ADMIN_EMAIL: 'half@example.com' });
+    expect(await runner.up()).toEqual(ALL_IDS);
+    expect(await db.collection('users').countDocuments()).toBe(0);
+  });
+
+  it('lets the admin created by 003 log in through the app with the admin role', async () => {
+    const email = `${uniqueName('boss')}@example.com`;
+    const context = await createTestContext({
+      ADMIN_EMAIL: email,
+      ADMIN_PASSWORD: 'boss password 1',
+    });
+    try {
+      const response = await call(context.app, 'POST', '/api/v1/auth/login', {
+        body: { email, password: 'boss password 1' },
+      });
+      expect(response.status).toBe(200);
+      expect(response.body.user).toMatchObject({ email, role: 'admin' });
+      const users = await call(context.app, 'GET', '/api/v1/admin/users', {
+        token: response.body.accessToken,
+      });
+      expect(users.status).toBe(200);
+      expect(users.body.meta.total).toBe(1);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('refuses to run while another instance holds an unexpired lock, changing nothing', async () => {
+    const { db, runner } = await freshDatabase();
+    const expiresAt = new Date(Date.now() + 60_000);
+    await db
+      .collection<{ _id: string; owner: string; expiresAt: Date }>('migrations_lock')
+      .insertOne({ _id: 'migrate', owner: 'other', expiresAt });
+    const attempt = runner.up();
+    await expect(attempt).rejects.toBeInstanceOf(MigrationLockedError);
+    await expect(attempt).rejects.toThrow(/other/);
+    await expect(runner.down()).rejects.toBeInstanceOf(MigrationLockedError);
+    expect(await appliedIds(runner)).toEqual([]);
+    expect(await indexOf(db, 'users', 'email_1').catch(() => undefined)).toBeUndefined();
+    const lock = await db
+      .collection<{ _id: string; owner: string; expiresAt: Date }>('migrations_lock')
+      .findOne({ _id: 'migrate' });
+    expect(lock).toEqual({ _id: 'migrate', owner: 'other', expiresAt });
+  });
+
+  it('takes over an expired lock and migrates, then releases it', async () => {
+    const { db, runner } = await freshDatabase();
+    await db
+      .collection<{ _id: string; owner: string; expiresAt: Date }>('migrations_lock')
+      .insertOne({ _id: 'migrate', owner: 'crashed', expiresAt: new Date(Date.now() - 1000) });
+    expect(await runner.up()).toEqual(ALL_IDS);
+    expect(await db.collection('migrations_lock').countDocuments()).toBe(0);
+  });
+
+  it('lets exactly one of two concurrent runners apply the migrations', async () => {
+    const { db, config } = await freshDatabase();
+    const logger = new Logger('MigrationsTest');
+    logger.log = () => undefined;
+    logger.warn = () => undefined;
+    const runners = [0, 1].map(() => new MigrationRunner({ db, config, logger }, MIGRATIONS));
+    const outcomes = await Promise.allSettled(runners.map((runner) => runner.up()));
+    const applied = outcomes.flatMap((outcome) =>
+      outcome.status === 'fulfilled' ? outcome.value : [],
+    );
+    // Either the loser was refused by the lock, or it started after the winner finished.
+    expect(applied).toEqual(ALL_IDS);
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') {
+        expect(outcome.reason).toBeInstanceOf(MigrationLockedError);
+      }
+    }
+  });
+});
