@@ -28,10 +28,14 @@ export interface UserListFilter {
 const DUPLICATE_KEY = 11000;
 
 export function isDuplicateKeyError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) {
+    return false;
+  }
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  // FerretDB (development, CI) reports a unique violation in an update as an InternalError.
   return (
-    typeof error === 'object' &&
-    error !== null &&
-    (error as { code?: unknown }).code === DUPLICATE_KEY
+    code === DUPLICATE_KEY ||
+    (typeof message === 'string' && message.includes('UNIQUE constraint failed'))
   );
 }
 

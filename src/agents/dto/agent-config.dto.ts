@@ -2,6 +2,8 @@ import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs
 import { Type } from 'class-transformer';
 import {
   IsBoolean,
+  IsDefined,
+  IsObject,
   IsIn,
   IsInt,
   IsNumber,
@@ -103,6 +105,8 @@ export class AgentConfigDto {
   prompt: string;
 
   @ApiProperty({ type: VoiceConfigDto })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => VoiceConfigDto)
   voice: VoiceConfigDto;
@@ -112,6 +116,8 @@ export class AgentConfigDto {
   language: string;
 
   @ApiProperty({ type: LlmConfigDto })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => LlmConfigDto)
   llm: LlmConfigDto;

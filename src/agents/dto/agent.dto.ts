@@ -1,6 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsBoolean, IsOptional, IsString, Length, ValidateNested } from 'class-validator';
+import {
+  IsBoolean,
+  IsDefined,
+  IsObject,
+  IsOptional,
+  IsString,
+  Length,
+  ValidateNested,
+} from 'class-validator';
 import { PageMetaDto, PaginationQueryDto } from '../../common/pagination/pagination.js';
 import { toBoolean } from '../../common/validators/to-boolean.js';
 import { AgentConfigDto, AgentConfigPatchDto } from './agent-config.dto.js';
@@ -16,6 +24,8 @@ export class CreateAgentDto {
   name: string;
 
   @ApiProperty({ type: AgentConfigDto })
+  @IsDefined()
+  @IsObject()
   @ValidateNested()
   @Type(() => AgentConfigDto)
   config: AgentConfigDto;
