@@ -1,0 +1,121 @@
+import { ObjectId } from 'mongodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerAdmin, registerUser, type TestUser } from './support/factories.js';
+import { call } from './support/http.js';
+import { createTestContext, type TestContext } from './support/test-app.js';
+
+describe('ops: Prometheus metrics and the queue dashboard', () => {
+  let context: TestContext;
+  let user: TestUser;
+  let admin: TestUser;
+
+  beforeAll(async () => {
+    context = await createTestContext();
+    user = await registerUser(context);
+    admin = await registerAdmin(context);
+    const now = new Date();
+    await context.db.collection('calllogs').insertMany(
+      ['completed', 'completed', 'failed'].map((status, index) => ({
+        sessionId: `sess_ops_${index}_${new ObjectId().toString()}`,
+        userId: new ObjectId(user.id),
+        agentId: new ObjectId(),
+        fromPhone: '+918030752400',
+        toPhone: '+919123456789',
+        direction: 'outbound',
+        status,
+        createdAt: now,
+        updatedAt: now,
+      })),
+    );
+  });
+
+  afterAll(async () => {
+    await context.redis.del(`user:token:${user.id}`, `user:token:${admin.id}`);
+    await context.close();
+  });
+
+  describe('GET /metrics', () => {
+    it('serves Prometheus text with HTTP latency, calls by status and queue depths, without a token', async () => {
+      // One request that the latency histogram then reports.
+      expect((await call(context.app, 'GET', '/api/v1/health')).status).toBe(200);
+      const response = await call(context.app, 'GET', '/api/v1/metrics');
+      expect(response.status).toBe(200);
+      expect(String(response.headers['content-type'])).toMatch(/^text\/plain; version=0\.0\.4/);
+      const text = response.text;
+      expect(text).toContain('# TYPE http_request_duration_seconds histogram');
+      expect(text).toMatch(
+        /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/health",status_code="200"\} [1-9]/,
+      );
+      expect(text).toContain('# TYPE calls_by_status gauge');
+      expect(text).toMatch(/calls_by_status\{status="completed"\} 2\b/);
+      expect(text).toMatch(/calls_by_status\{status="failed"\} 1\b/);
+      expect(text).toContain('# TYPE queue_jobs gauge');
+      for (const queue of ['call-placement', 'call-events']) {
+        for (const state of ['waiting', 'active', 'delayed', 'failed', 'completed']) {
+          expect(text).toMatch(
+            new RegExp(`queue_jobs\\{queue="${queue}",state="${state}"\\} \\d+`),
+          );
+        }
+      }
+    });
+
+    it('labels an unknown route as unmatched instead of one series per URL', async () => {
+      await call(context.app, 'GET', '/api/v1/no-such-route-1234');
+      const text = (await call(context.app, 'GET', '/api/v1/metrics')).text;
+      expect(text).not.toContain('no-such-route-1234');
+    });
+  });
+
+  describe('/admin/queues', () => {
+    it('refuses a request without a token with 401', async () => {
+      const response = await call(context.app, 'GET', '/api/v1/admin/queues');
+      expect(response.status).toBe(401);
+      expect(response.body).toMatchObject({ statusCode: 401 });
+      expect(response.body.requestId).toEqual(expect.any(String));
+    });
+
+    it('refuses an invalid token with 401', async () => {
+      const response = await call(context.app, 'GET', '/api/v1/admin/queues', {
+        token: 'not.a.jwt',
+      });
+      expect(response.status).toBe(401);
+    });
+
+    it("refuses a user's token with 403, on the page and on the dashboard's API", async () => {
+      const page = await call(context.app, 'GET', '/api/v1/admin/queues', { token: user.token });
+      expect(page.status).toBe(403);
+      const api = await call(context.app, 'GET', '/api/v1/admin/queues/api/queues', {
+        token: user.token,
+      });
+      expect(api.status).toBe(403);
+      expect(api.text).not.toContain('call-events');
+    });
+
+    it('serves the dashboard and its API to an admin', async () => {
+      const response = await call(context.app, 'GET', '/api/v1/admin/queues', {
+        token: admin.token,
+      });
+      expect(response.status).toBe(200);
+      expect(String(response.headers['content-type'])).toContain('text/html');
+      expect(response.text).toMatch(/<html/i);
+      const api = await call(context.app, 'GET', '/api/v1/admin/queues/api/queues', {
+        token: admin.token,
+      });
+      expect(api.status).toBe(200);
+      expect(api.text).toContain('call-events');
+      expect(api.text).toContain('call-placement');
+    });
+
+    it("refuses an admin's token once it is revoked (logout) with 401", async () => {
+      const other = await registerAdmin(context);
+      expect(
+        (await call(context.app, 'POST', '/api/v1/auth/logout', { token: other.token })).status,
+      ).toBe(204);
+      const response = await call(context.app, 'GET', '/api/v1/admin/queues', {
+        token: other.token,
+      });
+      expect(response.status).toBe(401);
+      await context.redis.del(`user:token:${other.id}`);
+    });
+  });
+});
