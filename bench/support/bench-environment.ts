@@ -10,6 +10,8 @@ export interface BenchEnvironment {
   durationSeconds: number;
   warmupSeconds: number;
   connections: number;
+  /** bench:calls: how many calls get the callback storm. */
+  calls: number;
 }
 
 function boundedInteger(
@@ -35,5 +37,6 @@ export function readBenchEnvironment(environment = process.env): BenchEnvironmen
     durationSeconds: boundedInteger(environment.BENCH_DURATION, 8, 1, 120),
     warmupSeconds: boundedInteger(environment.BENCH_WARMUP, 2, 0, 30),
     connections: boundedInteger(environment.BENCH_CONNECTIONS, 10, 1, 200),
+    calls: boundedInteger(environment.BENCH_CALLS, 2000, 10, 20_000),
   };
 }
