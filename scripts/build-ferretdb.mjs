@@ -2,4 +2,4 @@
 import { ensureFerretdbBinary } from './local-services.mjs';
 
 const binary = ensureFerretdbBinary();
-console.log(`embedded MongoDB-wire server ready: ${binary}`);
+process.stdout.write(`embedded MongoDB-wire server ready: ${binary}\n`);
