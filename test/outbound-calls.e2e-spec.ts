@@ -133,10 +133,14 @@ describe('outbound calls through the fake Exotel', () => {
 
   /** Deletes the Redis keys of this file's users (the Redis is shared with other test files). */
   const forgetUsers = async (on: TestContext): Promise<void> => {
-    const keys = (usersOf.get(on) ?? []).flatMap((id) => [
-      `ratelimit:calls:outbound:${id}`,
-      `user:token:${id}`,
-    ]);
+    const userIds = usersOf.get(on) ?? [];
+    const sessionIds = await on.db
+      .collection('sessions')
+      .distinct('sessionId', { userId: { $in: userIds.map((id) => new ObjectId(id)) } });
+    const keys = [
+      ...userIds.flatMap((id) => [`ratelimit:calls:outbound:${id}`, `user:token:${id}`]),
+      ...sessionIds.map((sessionId) => `session:${String(sessionId)}`),
+    ];
     if (keys.length > 0) {
       await on.redis.del(...keys);
     }

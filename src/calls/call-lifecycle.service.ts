@@ -6,7 +6,7 @@ import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
-import { isSuccessful, isTerminal } from './call-status.js';
+import { isSuccessful, isTerminal, statusesBefore } from './call-status.js';
 import type { CallLogDocument, CallStatus } from './schemas/call-log.schema.js';
 
 const FINALIZE_LOCK_MS = 60_000;
@@ -55,6 +55,17 @@ export class CallLifecycleService {
     const current = await this.callLogs.findById(event.callLogId);
     if (!current) {
       this.logger.warn(`status ${event.status} for unknown call ${event.callLogId} ignored`);
+      return null;
+    }
+    if (isTerminal(current.status) && current.finalizedAt) {
+      // Finished and fully settled: a repeated or late event has nothing left to do.
+      return null;
+    }
+    if (!statusesBefore(event.status).includes(current.status)) {
+      // The call is already at or past this status; only a terminal call's end may be pending.
+      if (isTerminal(current.status)) {
+        await this.finalize(current._id.toString());
+      }
       return null;
     }
     if (event.exotelCallSid && !current.exotelCallSid) {
