@@ -21,7 +21,6 @@ import { startBenchDatabases } from './support/databases.js';
  * own and reports the kernel's high-water mark of its resident memory (VmHWM), so the figure
  * is the phase's true peak, start-up included. Goal: under 250 MB, and flat across sizes.
  */
-const DEFAULT_SIZES = [50_000, 200_000];
 const RSS_GOAL_MB = 250;
 /** Peak RSS may differ this much between the smallest and the largest size and still be flat. */
 const FLAT_TOLERANCE_MB = 32;
@@ -42,20 +41,6 @@ interface PhaseResult {
   /** The highest RSS seen by sampling every 50 ms, in MiB (a cross-check of VmHWM). */
   sampledPeakRssMb: number;
   folder?: string;
-}
-
-function readSizes(raw: string | undefined): number[] {
-  if (raw === undefined || raw.trim() === '') {
-    return DEFAULT_SIZES;
-  }
-  const sizes = raw.split(',').map((part) => Number(part.trim()));
-  if (
-    sizes.length > 4 ||
-    sizes.some((size) => !Number.isInteger(size) || size < 1000 || size > 1_000_000)
-  ) {
-    throw new Error(`BENCH_SIZES must be up to 4 integers from 1000 to 1000000 (got "${raw}")`);
-  }
-  return sizes;
 }
 
 function highWaterMarkMb(): number {
@@ -231,7 +216,7 @@ function formatTable(rows: Row[]): string {
 
 async function main(): Promise<boolean> {
   const environment = readBenchEnvironment();
-  const sizes = readSizes(process.env.BENCH_SIZES);
+  const sizes = environment.backupSizes;
   print('bench:backup');
   print(
     `node ${process.version} on ${process.platform}/${process.arch}, ${availableParallelism()} cores ` +

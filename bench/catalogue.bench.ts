@@ -3,7 +3,7 @@ import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { type Db, type Document, ObjectId } from 'mongodb';
 import { ApiCacheService } from '../src/infra/cache/api-cache.service.js';
-import { startBenchApp } from './support/app.js';
+import { registerBenchUser, startBenchApp } from './support/app.js';
 import { startBaseline } from './support/baseline.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { startBenchDatabases } from './support/databases.js';
@@ -384,22 +384,7 @@ async function main(): Promise<boolean> {
 
     const bench = await startBenchApp(databases);
     cleanups.unshift(() => bench.close());
-    const registration = await fetch(`${bench.baseUrl}/api/v1/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        email: `bench_${randomBytes(4).toString('hex')}@example.com`,
-        password: randomBytes(12).toString('base64url'),
-        name: 'Bench User',
-      }),
-    });
-    if (registration.status !== 201) {
-      throw new Error(`registering the bench user failed: ${registration.status}`);
-    }
-    const { accessToken, user } = (await registration.json()) as {
-      accessToken: string;
-      user: { id: string };
-    };
+    const { accessToken, user } = await registerBenchUser(bench.baseUrl);
     cleanups.unshift(async () => {
       const redis = new Redis(databases.redisUrl);
       try {

@@ -58,14 +58,10 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
 };
 
-/**
- * Progress is one line rewritten in place on a terminal; in CI or when piped, plain lines.
- * The CLI is a bootstrap file like main.ts, so it may look at its own process environment.
- */
-function progressOutput(): ProgressOutput {
-  const ci = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI);
+/** Progress is one line rewritten in place on a terminal; in CI or when piped, plain lines. */
+function progressOutput(config: AppConfig): ProgressOutput {
   return {
-    interactive: process.stdout.isTTY && !ci,
+    interactive: process.stdout.isTTY && !config.ci,
     write: (text) => process.stdout.write(text),
   };
 }
@@ -91,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     const { config, warnings } = loadConfig();
     warnings.forEach((warning) => new Logger('Config').warn(warning));
-    await command.run(config, args, print, progressOutput());
+    await command.run(config, args, print, progressOutput(config));
     return 0;
   } catch (error) {
     if (error instanceof CliUsageError || error instanceof ConfigValidationError) {

@@ -73,3 +73,22 @@ export async function startBenchApp(
     throw error;
   }
 }
+
+/** Registers a throwaway user through the API; returns its token and id. */
+export async function registerBenchUser(
+  baseUrl: string,
+): Promise<{ accessToken: string; user: { id: string } }> {
+  const registration = await fetch(`${baseUrl}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: `bench_${randomBytes(4).toString('hex')}@example.com`,
+      password: randomBytes(12).toString('base64url'),
+      name: 'Bench User',
+    }),
+  });
+  if (registration.status !== 201) {
+    throw new Error(`registering the bench user failed: ${registration.status}`);
+  }
+  return (await registration.json()) as { accessToken: string; user: { id: string } };
+}

@@ -12,6 +12,24 @@ export interface BenchEnvironment {
   connections: number;
   /** bench:calls: how many calls get the callback storm. */
   calls: number;
+  /** bench:backup: the call-log counts to back up and restore (BENCH_SIZES=a,b,...). */
+  backupSizes: number[];
+}
+
+const DEFAULT_BACKUP_SIZES = [50_000, 200_000];
+
+function sizeList(raw: string | undefined): number[] {
+  if (raw === undefined || raw.trim() === '') {
+    return DEFAULT_BACKUP_SIZES;
+  }
+  const sizes = raw.split(',').map((part) => Number(part.trim()));
+  if (
+    sizes.length > 4 ||
+    sizes.some((size) => !Number.isInteger(size) || size < 1000 || size > 1_000_000)
+  ) {
+    throw new Error(`BENCH_SIZES must be up to 4 integers from 1000 to 1000000 (got "${raw}")`);
+  }
+  return sizes;
 }
 
 function boundedInteger(
@@ -38,5 +56,6 @@ export function readBenchEnvironment(environment = process.env): BenchEnvironmen
     warmupSeconds: boundedInteger(environment.BENCH_WARMUP, 2, 0, 30),
     connections: boundedInteger(environment.BENCH_CONNECTIONS, 10, 1, 200),
     calls: boundedInteger(environment.BENCH_CALLS, 2000, 10, 20_000),
+    backupSizes: sizeList(environment.BENCH_SIZES),
   };
 }

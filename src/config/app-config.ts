@@ -4,6 +4,8 @@ export type NodeEnvironment = 'development' | 'production' | 'test';
 
 export interface AppConfig {
   env: NodeEnvironment;
+  /** Running under CI (the CI variable set): long commands print plain progress lines. */
+  ci: boolean;
   port: number;
   host: string;
   logLevel: string;
@@ -235,6 +237,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
 
   const config: AppConfig = {
     env,
+    ci: !['', '0', 'false'].includes(reader.text('CI', '').toLowerCase()),
     port,
     host: reader.text('HOST', '0.0.0.0'),
     logLevel: reader.text('LOG_LEVEL', production ? 'info' : 'debug'),
