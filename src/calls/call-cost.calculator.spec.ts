@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/app-config.js';
-import { CallCostCalculator } from './call-cost.calculator.js';
+import { CallCostCalculator, MAX_CALL_COST } from './call-cost.calculator.js';
 
 describe('CallCostCalculator', () => {
   const calculator = new CallCostCalculator(loadConfig({ NODE_ENV: 'test' }).config);
@@ -26,5 +26,31 @@ describe('CallCostCalculator', () => {
       loadConfig({ NODE_ENV: 'test', RATE_TELEPHONY_PER_MINUTE: '1' }).config,
     );
     expect(custom.calculate(121, undefined).total).toBe(3);
+  });
+
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -5])(
+    'never prices a duration or usage of %d below zero or as a non-number',
+    (figure) => {
+      const cost = calculator.calculate(figure, {
+        sttSeconds: figure,
+        llmTokens: figure,
+        ttsCharacters: figure,
+      });
+      expect(cost).toEqual({ telephony: 0, stt: 0, llm: 0, tts: 0, total: 0 });
+    },
+  );
+
+  it('keeps an absurdly long call finite, at most MAX_CALL_COST', () => {
+    const cost = calculator.calculate(1e308, {
+      sttSeconds: 1e308,
+      llmTokens: Number.MAX_VALUE,
+      ttsCharacters: 1e308,
+    });
+    for (const part of Object.values(cost)) {
+      expect(Number.isFinite(part)).toBe(true);
+      expect(part).toBeGreaterThanOrEqual(0);
+      expect(part).toBeLessThanOrEqual(MAX_CALL_COST);
+    }
+    expect(cost.total).toBe(MAX_CALL_COST);
   });
 });
