@@ -1,5 +1,9 @@
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecretBoxService } from '../src/infra/crypto/secret-box.service.js';
+import { Queues } from '../src/infra/queue/queues.js';
 import { SessionsService } from '../src/sessions/sessions.service.js';
 import { TelephonyService } from '../src/telephony/telephony.service.js';
 import { createAgent, createPhone, randomIndianNumber } from './support/catalogue-factories.js';
@@ -31,8 +35,38 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
       Direction: 'incoming',
     });
     expect(response.status).toBe(200);
-    return response.body as { sessionId: string; callLogId: string; created: boolean };
+    return {
+      ...(response.body as { sessionId: string; callLogId: string; created: boolean }),
+      callSid,
+    };
   };
+
+  const storedCall = (callLogId: string) =>
+    context.db.collection('calllogs').findOne({ _id: new ObjectId(callLogId) });
+
+  const callEventsQueue = (): Queue => context.app.get<Queue>(getQueueToken(Queues.callEvents));
+
+  /** Every job, in any state, that carries an event for this call. */
+  const jobsFor = async (callLogId: string) =>
+    (await callEventsQueue().getJobs()).filter(
+      (job) => (job.data as { callLogId?: string } | undefined)?.callLogId === callLogId,
+    );
+
+  /** Waits until the lifecycle worker has taken every job there is to its end. */
+  const queueDrained = () =>
+    waitFor(
+      async () => {
+        const counts = await callEventsQueue().getJobCounts(
+          'waiting',
+          'active',
+          'delayed',
+          'prioritized',
+        );
+        return Object.values(counts).every((count) => count === 0) ? true : undefined;
+      },
+      20_000,
+      'the call-events queue to drain',
+    );
 
   const finalized = (callLogId: string) =>
     waitFor(
@@ -226,44 +260,94 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
     });
   });
 
-  describe('status callbacks', () => {
-    it('refuses a forged or missing signature with 401 and changes nothing', async () => {
-      const started = await startInboundCall();
-      const forged = await call(
-        context.app,
-        'POST',
-        `/api/v1/telephony/exotel/status/${started.callLogId}?sig=forged`,
-        {
-          body: { CallSid: 'CA', Status: 'completed' },
-        },
+  describe('status callback signatures', () => {
+    const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+    const issuedUrl = (callLogId: string): URL =>
+      new URL(context.app.get(TelephonyService).statusCallbackUrl(callLogId));
+
+    const pathWithQuery = (callLogId: string, query: string): string =>
+      `/api/v1/telephony/exotel/status/${callLogId}${query}`;
+
+    /** A URL signed the way the service signs, for an expiry of the test's choosing. */
+    const signedPath = (callLogId: string, expiry: number | string): string =>
+      pathWithQuery(
+        callLogId,
+        `?exp=${expiry}&sig=${context.app.get(SecretBoxService).sign(`call-status:${callLogId}:${expiry}`)}`,
       );
-      const missing = await call(
-        context.app,
-        'POST',
-        `/api/v1/telephony/exotel/status/${started.callLogId}`,
-        {
-          body: { CallSid: 'CA', Status: 'completed' },
-        },
+
+    it('issues a URL that expires a day after the longest call that the call log could be', () => {
+      const callLogId = new ObjectId();
+      const url = issuedUrl(callLogId.toString());
+      expect(url.search).toMatch(/^\?exp=\d+&sig=[\w-]{43}$/);
+      expect(Number(url.searchParams.get('exp'))).toBe(
+        Math.floor(callLogId.getTimestamp().getTime() / 1000) +
+          context.config.calls.timeLimitSeconds +
+          24 * 60 * 60,
       );
-      const otherCallsSignature = new URL(
-        context.app.get(TelephonyService).statusCallbackUrl(new ObjectId().toString()),
-      ).searchParams.get('sig');
-      const reused = await call(
-        context.app,
-        'POST',
-        `/api/v1/telephony/exotel/status/${started.callLogId}?sig=${otherCallsSignature}`,
-        {
-          body: { CallSid: 'CA', Status: 'completed' },
-        },
-      );
-      expect([forged.status, missing.status, reused.status]).toEqual([401, 401, 401]);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const stored = await context.db
-        .collection('calllogs')
-        .findOne({ _id: new ObjectId(started.callLogId) });
-      expect(stored?.status).toBe('in-progress');
+      // The same call always gets the same URL, so a retried placement hands Exotel no new secret.
+      expect(issuedUrl(callLogId.toString()).href).toBe(url.href);
     });
 
+    it('accepts a signature over this call and an expiry still ahead', async () => {
+      const started = await startInboundCall();
+      const response = await call(
+        context.app,
+        'POST',
+        signedPath(started.callLogId, nowSeconds() + 60),
+        { body: { CallSid: started.callSid, Status: 'completed', ConversationDuration: '5' } },
+      );
+      expect(response.status).toBe(200);
+      expect(await jobsFor(started.callLogId)).toHaveLength(1);
+    });
+
+    it.each<[string, (callLogId: string) => string]>([
+      ['an expired signature', (callLogId) => signedPath(callLogId, nowSeconds() - 1)],
+      [
+        'the signature issued for another call',
+        (callLogId) => pathWithQuery(callLogId, issuedUrl(new ObjectId().toString()).search),
+      ],
+      [
+        'a signature whose exp was moved',
+        (callLogId) => {
+          const url = issuedUrl(callLogId);
+          url.searchParams.set('exp', String(Number(url.searchParams.get('exp')) + 3600));
+          return pathWithQuery(callLogId, url.search);
+        },
+      ],
+      [
+        'a signature without exp',
+        (callLogId) => {
+          const url = issuedUrl(callLogId);
+          url.searchParams.delete('exp');
+          return pathWithQuery(callLogId, url.search);
+        },
+      ],
+      [
+        'a signature over the call id alone (no expiry)',
+        (callLogId) =>
+          pathWithQuery(
+            callLogId,
+            `?sig=${context.app.get(SecretBoxService).sign(`call-status:${callLogId}`)}`,
+          ),
+      ],
+      ['a malformed exp, even signed', (callLogId) => signedPath(callLogId, '9e12')],
+      ['a forged signature', (callLogId) => pathWithQuery(callLogId, '?exp=9999999999&sig=forged')],
+      ['no signature at all', (callLogId) => pathWithQuery(callLogId, '')],
+    ])('refuses %s with 401 and enqueues nothing', async (_case, pathFor) => {
+      const started = await startInboundCall();
+      const response = await call(context.app, 'POST', pathFor(started.callLogId), {
+        body: { CallSid: started.callSid, Status: 'completed', ConversationDuration: '5' },
+      });
+      expect(response.status).toBe(401);
+      expect(response.body.code).toBe('TELEPHONY_BAD_SIGNATURE');
+      // The callback is refused before anything is queued, so the answer already proves it.
+      expect(await jobsFor(started.callLogId)).toEqual([]);
+      expect((await storedCall(started.callLogId))?.status).toBe('in-progress');
+    });
+  });
+
+  describe('status callbacks', () => {
     it('refuses a callback without a known Status with 400', async () => {
       const started = await startInboundCall();
       const response = await call(context.app, 'POST', statusPath(started.callLogId), {
@@ -286,7 +370,7 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
       )?.stats;
       const response = await call(context.app, 'POST', statusPath(started.callLogId), {
         rawBody: new URLSearchParams({
-          CallSid: 'CA-done',
+          CallSid: started.callSid,
           Status: 'completed',
           ConversationDuration: '125',
           RecordingUrl: 'https://recordings.example/1.mp3',
@@ -337,13 +421,13 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
       const responses = await Promise.all(
         burst.map((event) =>
           call(context.app, 'POST', statusPath(started.callLogId), {
-            body: { CallSid: 'CA-burst', ...event },
+            body: { CallSid: started.callSid, ...event },
           }),
         ),
       );
       expect(responses.every((response) => response.status === 200)).toBe(true);
       const finished = await finalized(started.callLogId);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await queueDrained();
       expect(finished.status).toBe('completed');
       // 61 s = 2 started minutes.
       expect(await credits()).toBeCloseTo(creditsBefore - 0.06, 6);
@@ -352,10 +436,10 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
       expect(stats.totalCalls).toBe(totalCallsBefore + 1);
 
       const late = await call(context.app, 'POST', statusPath(started.callLogId), {
-        body: { CallSid: 'CA-burst', Status: 'ringing', DateUpdated: 'later' },
+        body: { CallSid: started.callSid, Status: 'ringing', DateUpdated: 'later' },
       });
       expect(late.status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await queueDrained();
       const after = await call(context.app, 'GET', `/api/v1/calls/${started.callLogId}`, {
         token: user.token,
       });
@@ -367,12 +451,68 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
       await setCredits(context, user.id, 0.05);
       const started = await startInboundCall();
       await call(context.app, 'POST', statusPath(started.callLogId), {
-        body: { CallSid: 'CA-short', Status: 'completed', ConversationDuration: '300' },
+        body: { CallSid: started.callSid, Status: 'completed', ConversationDuration: '300' },
       });
       const finished = await finalized(started.callLogId);
       expect(finished.billing).toMatchObject({ amount: 0.15, charged: 0.05, shortfall: 0.1 });
       expect(await credits()).toBe(0);
       await setCredits(context, user.id, 100);
+    });
+
+    it("ignores a callback carrying another call's CallSid: no status change, no charge, job done", async () => {
+      const started = await startInboundCall();
+      const creditsBefore = await credits();
+      const response = await call(context.app, 'POST', statusPath(started.callLogId), {
+        body: { CallSid: 'CA-not-this-call', Status: 'completed', ConversationDuration: '600' },
+      });
+      expect(response.status).toBe(200);
+      await queueDrained();
+      const jobs = await jobsFor(started.callLogId);
+      expect(jobs).toHaveLength(1);
+      // Completed, not failed: a retry could never make the CallSid match.
+      expect(await jobs[0]!.getState()).toBe('completed');
+      const stored = await storedCall(started.callLogId);
+      expect(stored).toMatchObject({ status: 'in-progress', exotelCallSid: started.callSid });
+      expect(stored).not.toHaveProperty('billing');
+      expect(stored).not.toHaveProperty('endedAt');
+      expect(await credits()).toBe(creditsBefore);
+      expect(context.logs()).toContain('CA-not-this-call');
+    });
+
+    it.each([
+      [{ Duration: '1e308' }, 'Duration'],
+      [{ Duration: 1e308 }, 'Duration'],
+      [{ Duration: '-5' }, 'Duration'],
+      [{ Duration: 'abc' }, 'Duration'],
+      [{ ConversationDuration: 'Infinity' }, 'ConversationDuration'],
+      [{ ConversationDuration: '12', Duration: '-1' }, 'Duration'],
+    ])('refuses the duration of %j with 400 and enqueues nothing', async (duration, field) => {
+      const started = await startInboundCall();
+      const response = await call(context.app, 'POST', statusPath(started.callLogId), {
+        body: { CallSid: started.callSid, Status: 'completed', ...duration },
+      });
+      expect(response.status).toBe(400);
+      expect(response.body.message).toContain(`${field} must be`);
+      expect(await jobsFor(started.callLogId)).toEqual([]);
+    });
+
+    it('bills no more than the call time limit, whatever duration a callback reports', async () => {
+      const started = await startInboundCall();
+      const creditsBefore = await credits();
+      const limit = context.config.calls.timeLimitSeconds;
+      const response = await call(context.app, 'POST', statusPath(started.callLogId), {
+        body: {
+          CallSid: started.callSid,
+          Status: 'completed',
+          ConversationDuration: String(limit * 1000),
+        },
+      });
+      expect(response.status).toBe(200);
+      const finished = await finalized(started.callLogId);
+      const longestBill = Math.ceil(limit / 60) * context.config.rates.telephonyPerMinute;
+      expect(finished.durationSec).toBe(limit);
+      expect(finished.costBreakdown.telephony).toBeCloseTo(longestBill, 6);
+      expect(await credits()).toBeCloseTo(creditsBefore - longestBill, 6);
     });
   });
 });

@@ -57,6 +57,18 @@ export class CallLifecycleService {
       this.logger.warn(`status ${event.status} for unknown call ${event.callLogId} ignored`);
       return null;
     }
+    if (
+      event.exotelCallSid &&
+      current.exotelCallSid &&
+      event.exotelCallSid !== current.exotelCallSid
+    ) {
+      // A report about another Exotel call (a replayed URL, a mixed-up callback) must never
+      // finish or bill this one; retrying cannot make it match, so the job just completes.
+      this.logger.warn(
+        `status ${event.status} for call ${event.callLogId} with CallSid ${JSON.stringify(event.exotelCallSid)} ignored: the call is ${current.exotelCallSid}`,
+      );
+      return null;
+    }
     if (isTerminal(current.status) && current.finalizedAt) {
       // Finished and fully settled: a repeated or late event has nothing left to do.
       return null;

@@ -35,16 +35,44 @@ function zonedDate(value: string | undefined): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-function seconds(value: string | undefined): number | undefined {
-  if (value === undefined) {
-    return undefined;
+const DURATION_FIELDS = ['ConversationDuration', 'Duration'] as const;
+type DurationField = (typeof DURATION_FIELDS)[number];
+
+/** Plain decimal seconds, as Exotel writes them: no sign, no exponent, no hex, no words. */
+const SECONDS_PATTERN = /^\d+(\.\d+)?$/;
+
+/**
+ * Every duration the callback carries, each checked (a bad Duration is refused even when
+ * ConversationDuration is fine) and capped at the longest call there can be, so no callback
+ * bills more than that.
+ */
+function durations(
+  fields: Record<string, unknown>,
+  maxDurationSec: number,
+): { seconds: Partial<Record<DurationField, number>>; problems: string[] } {
+  const seconds: Partial<Record<DurationField, number>> = {};
+  const problems: string[] = [];
+  for (const name of DURATION_FIELDS) {
+    const raw = fields[name];
+    if (raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '')) {
+      continue;
+    }
+    const value = typeof raw === 'string' || typeof raw === 'number' ? String(raw).trim() : '';
+    const parsed = Number(value);
+    if (!SECONDS_PATTERN.test(value) || !Number.isFinite(parsed)) {
+      problems.push(`${name} must be a non-negative, finite number of seconds`);
+      continue;
+    }
+    seconds[name] = Math.min(Math.round(parsed), maxDurationSec);
   }
-  const parsed = Number(value);
-  return Number.isFinite(parsed) && parsed >= 0 ? Math.round(parsed) : undefined;
+  return { seconds, problems };
 }
 
-/** Reads Exotel's StatusCallback (JSON or form fields), accepting the fields it documents. */
-export function parseStatusCallback(body: unknown): ParseResult {
+/**
+ * Reads Exotel's StatusCallback (JSON or form fields), accepting the fields it documents.
+ * `maxDurationSec` is the call time limit: no real call lasts longer.
+ */
+export function parseStatusCallback(body: unknown, maxDurationSec: number): ParseResult {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     return { ok: false, problems: ['body must be a JSON object or form fields'] };
   }
@@ -64,6 +92,10 @@ export function parseStatusCallback(body: unknown): ParseResult {
   if (recordingUrl !== undefined && !/^https?:\/\//.test(recordingUrl)) {
     return { ok: false, problems: ['RecordingUrl must be an http(s) URL'] };
   }
+  const reported = durations(fields, maxDurationSec);
+  if (reported.problems.length > 0) {
+    return { ok: false, problems: reported.problems };
+  }
   const exotelCallSid = text(fields, 'CallSid');
   const fingerprint = createHash('sha256')
     .update(
@@ -82,7 +114,7 @@ export function parseStatusCallback(body: unknown): ParseResult {
     callback: {
       status,
       exotelCallSid: exotelCallSid?.slice(0, 128),
-      durationSec: seconds(text(fields, 'ConversationDuration') ?? text(fields, 'Duration')),
+      durationSec: reported.seconds.ConversationDuration ?? reported.seconds.Duration,
       recordingUrl,
       startedAt: zonedDate(text(fields, 'StartTime')),
       endedAt: zonedDate(text(fields, 'EndTime')),

@@ -27,16 +27,20 @@ export class TelephonyController {
   @ApiOperation({
     summary: 'Exotel StatusCallback (JSON or form); acknowledged at once, processed by the queue',
   })
-  @ApiQuery({ name: 'sig', description: 'Signature issued with the call' })
+  @ApiQuery({ name: 'exp', description: 'Expiry of the signature (Unix seconds), issued with it' })
+  @ApiQuery({ name: 'sig', description: 'Signature of the call id and exp, issued with the call' })
   @ApiOkResponse({ type: StatusCallbackAck })
-  @ApiUnauthorizedResponse({ description: 'Missing or invalid signature' })
-  @ApiBadRequestResponse({ description: 'No or unknown Status' })
+  @ApiUnauthorizedResponse({ description: 'Missing, invalid or expired signature' })
+  @ApiBadRequestResponse({
+    description: 'No or unknown Status, or a Duration that is not a number of seconds',
+  })
   status(
     @Param('callLogId', ParseObjectIdPipe) callLogId: string,
+    @Query('exp') expiry: string | undefined,
     @Query('sig') signature: string | undefined,
     @Body() body: unknown,
   ): Promise<StatusCallbackAck> {
-    return this.telephonyService.acceptStatusCallback(callLogId, signature, body);
+    return this.telephonyService.acceptStatusCallback(callLogId, expiry, signature, body);
   }
 
   @Get('incoming/:webhookToken')

@@ -21,6 +21,17 @@ import { TelephonyErrorCode, TelephonyException } from './telephony.exception.js
 
 const WEBHOOK_TOKEN_PATTERN = /^[\w-]{20,100}$/;
 
+/**
+ * How long a status-callback URL stays valid after the longest call it can report on.
+ * Exotel retries callbacks it could not deliver and sometimes reports a finished call late;
+ * a day covers that with room to spare (an outage of ours included), while a leaked URL
+ * stops being replayable instead of working forever.
+ */
+const STATUS_CALLBACK_GRACE_SECONDS = 24 * 60 * 60;
+
+/** Unix seconds, as issued: digits only, so one expiry has exactly one signed spelling. */
+const EXPIRY_PATTERN = /^\d{1,12}$/;
+
 function field(params: Record<string, unknown>, name: string): string | undefined {
   const value = params[name];
   return typeof value === 'string' && value.trim() !== '' && value.length <= 256
@@ -42,21 +53,32 @@ export class TelephonyService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** The URL given to Exotel when placing a call; its signature proves a callback is ours. */
+  /**
+   * The URL given to Exotel when placing a call; its signature proves a callback is ours and
+   * is bound to an expiry. The expiry counts from the call log's creation (the time in its
+   * ObjectId) rather than from the moment of asking, so one call always gets the same URL and
+   * a retried placement hands Exotel no second secret.
+   */
   statusCallbackUrl(callLogId: string): string {
-    return `${this.config.publicBaseUrl}/api/v1/telephony/exotel/status/${callLogId}?sig=${this.signatureOf(callLogId)}`;
+    const createdAt = Math.floor(new Types.ObjectId(callLogId).getTimestamp().getTime() / 1000);
+    const expiry = String(
+      createdAt + this.config.calls.timeLimitSeconds + STATUS_CALLBACK_GRACE_SECONDS,
+    );
+    return `${this.config.publicBaseUrl}/api/v1/telephony/exotel/status/${callLogId}?exp=${expiry}&sig=${this.signatureOf(callLogId, expiry)}`;
   }
 
-  /** Verifies, then hands the event to the queue; repeats of one callback collapse into one job. */
+  /**
+   * Verifies, then hands the event to the queue; repeats of one callback collapse into one job.
+   * Reads nothing from MongoDB, so the acknowledgement stays fast under a callback storm.
+   */
   async acceptStatusCallback(
     callLogId: string,
+    expiry: string | undefined,
     signature: string | undefined,
     body: unknown,
   ): Promise<StatusCallbackAck> {
-    if (!this.secretBox.verify(`call-status:${callLogId}`, signature)) {
-      throw new TelephonyException(TelephonyErrorCode.BadSignature, 'Missing or invalid signature');
-    }
-    const parsed = parseStatusCallback(body);
+    this.verifyStatusSignature(callLogId, expiry, signature);
+    const parsed = parseStatusCallback(body, this.config.calls.timeLimitSeconds);
     if (!parsed.ok) {
       throw new TelephonyException(TelephonyErrorCode.InvalidCallback, parsed.problems);
     }
@@ -152,7 +174,26 @@ export class TelephonyService {
     };
   }
 
-  private signatureOf(callLogId: string): string {
-    return this.secretBox.sign(`call-status:${callLogId}`);
+  private verifyStatusSignature(
+    callLogId: string,
+    expiry: string | undefined,
+    signature: string | undefined,
+  ): void {
+    // A repeated query parameter arrives as an array: never a valid expiry or signature.
+    const isValid =
+      typeof expiry === 'string' &&
+      typeof signature === 'string' &&
+      EXPIRY_PATTERN.test(expiry) &&
+      this.secretBox.verify(`call-status:${callLogId}:${expiry}`, signature);
+    if (!isValid) {
+      throw new TelephonyException(TelephonyErrorCode.BadSignature, 'Missing or invalid signature');
+    }
+    if (Number(expiry) * 1000 <= Date.now()) {
+      throw new TelephonyException(TelephonyErrorCode.BadSignature, 'Expired signature');
+    }
+  }
+
+  private signatureOf(callLogId: string, expiry: string): string {
+    return this.secretBox.sign(`call-status:${callLogId}:${expiry}`);
   }
 }
