@@ -1,5 +1,5 @@
 import type { Migration } from '../src/migrations/migration.js';
-import { ensureAdmin } from '../src/users/ensure-admin.js';
+import { emailTakenAdvice, ensureAdmin } from '../src/users/ensure-admin.js';
 
 export const migration: Migration = {
   id: '003-first-admin',
@@ -13,6 +13,11 @@ export const migration: Migration = {
       return;
     }
     const outcome = await ensureAdmin(db, email, password, config.bcryptRounds);
+    if (outcome === 'email-taken') {
+      // Not fatal: the rest of the deployment must not wait for the operator's decision.
+      logger.warn(`first admin not created: ${emailTakenAdvice(email)}`);
+      return;
+    }
     logger.log(`first admin ${email}: ${outcome}`);
   },
   async down({ db, config }) {

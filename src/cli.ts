@@ -30,7 +30,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
   'create-admin': {
     run: createAdminCommand,
-    help: 'create-admin --email E --password P   create or promote an admin',
+    help: 'create-admin --email E --password P   create an admin (an existing account is never promoted)',
   },
   backup: {
     run: backupCommand,

@@ -11,7 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backupCommand, CliUsageError, restoreCommand } from '../src/cli/cli-commands.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import type { ProgressOutput } from '../src/maintenance/backup/backup-progress.js';
-import { migrate, testConfig, uniqueName } from './support/test-app.js';
+import { registerUser } from './support/factories.js';
+import { call } from './support/http.js';
+import { createTestContext, migrate, testConfig, uniqueName } from './support/test-app.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
 const CALL_LOGS = 1500;
@@ -253,8 +255,13 @@ describe('operator CLI: the built program', () => {
   }
 
   /** The CLI as an operator runs it in CI: its own environment, no terminal. */
-  function cli(args: string[], database: string): Promise<CliRun> {
+  function cli(
+    args: string[],
+    database: string,
+    environment: Record<string, string> = {},
+  ): Promise<CliRun> {
     return run(process.execPath, [join(buildFolder, 'out', 'src', 'cli.js'), ...args], {
+      ...environment,
       NODE_ENV: 'test',
       CI: 'true',
       MONGODB_URI: uriOf(config, database),
@@ -356,5 +363,55 @@ describe('operator CLI: the built program', () => {
     expect(result.stdout).toContain(
       save === '' && appendOnly === 'no' ? 'redis snapshot: disabled' : 'redis snapshot: completed',
     );
+  });
+
+  it('creates an admin with exit code 0, and reports it unchanged the second time', async () => {
+    const database = client.db(uniqueName('cli_admin'));
+    await migrate(database, config);
+    const email = `${uniqueName('root')}@example.com`;
+    try {
+      const created = await cli(
+        ['create-admin', '--email', email, '--password', 'root password 1'],
+        database.databaseName,
+      );
+      const again = await cli(
+        ['create-admin', '--email', email, '--password', 'other password 2'],
+        database.databaseName,
+      );
+      expect([created.code, again.code]).toEqual([0, 0]);
+      expect(created.stdout).toContain(`admin ${email}: created`);
+      expect(again.stdout).toContain(`admin ${email}: unchanged (its password was not changed)`);
+      expect(await database.collection('users').findOne({ email })).toMatchObject({
+        role: 'admin',
+        isActive: true,
+      });
+    } finally {
+      await database.dropDatabase();
+    }
+  });
+
+  it('never promotes an account someone registered with ADMIN_EMAIL: exit 1, it stays a user', async () => {
+    const context = await createTestContext();
+    try {
+      const squatter = await registerUser(context);
+      const result = await cli(['create-admin'], context.db.databaseName, {
+        ADMIN_EMAIL: squatter.email.toUpperCase(),
+        ADMIN_PASSWORD: 'operator password 1',
+      });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${squatter.email} already belongs to an account`);
+      expect(result.stderr).toContain('Choose another email');
+      expect(result.stderr).toContain('PATCH /api/v1/admin/users/:id');
+      expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(
+        { role: 'user', isActive: true },
+      );
+      const asOperator = await call(context.app, 'POST', '/api/v1/auth/login', {
+        body: { email: squatter.email, password: 'operator password 1' },
+      });
+      expect(asOperator.status).toBe(401);
+      expect(await context.db.collection('users').countDocuments({ role: 'admin' })).toBe(0);
+    } finally {
+      await context.close();
+    }
   });
 });

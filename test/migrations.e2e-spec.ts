@@ -5,6 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AppConfig } from '../src/config/app-config.js';
 import { MIGRATIONS } from '../src/migrations/migration-registry.js';
 import { MigrationLockedError, MigrationRunner } from '../src/migrations/migration-runner.js';
+import { ensureAdmin } from '../src/users/ensure-admin.js';
+import { registerUser } from './support/factories.js';
 import { call } from './support/http.js';
 import { createTestContext, testConfig, uniqueName } from './support/test-app.js';
 
@@ -192,6 +194,80 @@ describe('migrations', () => {
     } finally {
       await context.close();
     }
+  });
+
+  it('003 never promotes an account someone registered with ADMIN_EMAIL: it warns and goes on', async () => {
+    const context = await createTestContext();
+    try {
+      const squatter = await registerUser(context);
+      const warnings: string[] = [];
+      const logger = new Logger('MigrationsTest');
+      logger.log = () => undefined;
+      logger.warn = (message: unknown) => {
+        warnings.push(String(message));
+      };
+      const runner = new MigrationRunner(
+        {
+          db: context.db,
+          config: {
+            ...context.config,
+            admin: { email: squatter.email, password: 'operator password 1' },
+          },
+          logger,
+        },
+        MIGRATIONS,
+      );
+      // As when ADMIN_EMAIL is set after the squatter registered and 003 runs (again).
+      expect(await runner.down()).toBe('003-first-admin');
+      expect(await runner.up()).toEqual(['003-first-admin']);
+
+      expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(
+        { role: 'user', isActive: true },
+      );
+      expect(await context.db.collection('users').countDocuments({ role: 'admin' })).toBe(0);
+      expect(warnings.join('\n')).toContain(
+        `first admin not created: ${squatter.email} already belongs to an account that is not an admin`,
+      );
+      const login = await call(context.app, 'POST', '/api/v1/auth/login', {
+        body: { email: squatter.email, password: squatter.password },
+      });
+      expect(login.body.user).toMatchObject({ email: squatter.email, role: 'user' });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('ensureAdmin re-activates a deactivated admin without changing its password', async () => {
+    const { db, runner } = await freshDatabase();
+    await runner.up();
+    const email = `${uniqueName('root')}@example.com`;
+    expect(await ensureAdmin(db, email, 'first password 1', 4)).toBe('created');
+    await db.collection('users').updateOne({ email }, { $set: { isActive: false } });
+
+    expect(await ensureAdmin(db, email, 'second password 2', 4)).toBe('reactivated');
+    expect(await ensureAdmin(db, email, 'second password 2', 4)).toBe('unchanged');
+    const admin = await db.collection('users').findOne({ email });
+    expect(admin).toMatchObject({ role: 'admin', isActive: true });
+    expect(await bcrypt.compare('first password 1', admin?.password as string)).toBe(true);
+  });
+
+  it('ensureAdmin leaves an inactive ordinary account with the email alone', async () => {
+    const { db, runner } = await freshDatabase();
+    await runner.up();
+    const email = `${uniqueName('someone')}@example.com`;
+    await db.collection('users').insertOne({
+      email,
+      password: await bcrypt.hash('their password 1', 4),
+      name: 'Someone',
+      role: 'user',
+      isActive: false,
+    });
+
+    expect(await ensureAdmin(db, email, 'operator password 1', 4)).toBe('email-taken');
+    expect(await db.collection('users').findOne({ email })).toMatchObject({
+      role: 'user',
+      isActive: false,
+    });
   });
 
   it('refuses to run while another instance holds an unexpired lock, changing nothing', async () => {

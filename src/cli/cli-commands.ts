@@ -12,7 +12,7 @@ import { MongoRestoreService } from '../maintenance/backup/mongo-restore.service
 import { RedisSnapshotService } from '../maintenance/backup/redis-snapshot.service.js';
 import { MIGRATIONS } from '../migrations/migration-registry.js';
 import { MigrationRunner } from '../migrations/migration-runner.js';
-import { ensureAdmin } from '../users/ensure-admin.js';
+import { emailTakenAdvice, ensureAdmin } from '../users/ensure-admin.js';
 
 export type CommandOutput = (line: string) => void;
 
@@ -93,7 +93,12 @@ export async function createAdminCommand(
   const outcome = await withDatabase(config, (client) =>
     ensureAdmin(client.db(), email, password, config.bcryptRounds),
   );
-  print(`admin ${email.toLowerCase()}: ${outcome}`);
+  if (outcome === 'email-taken') {
+    throw new Error(emailTakenAdvice(email));
+  }
+  print(
+    `admin ${email.toLowerCase()}: ${outcome}${outcome === 'created' ? '' : ' (its password was not changed)'}`,
+  );
 }
 
 /** Refuses any argument a command does not know, so a typo never runs something else. */
