@@ -169,26 +169,96 @@ describe('ExotelClient against the fake Exotel', () => {
       expect(fake.requests).toHaveLength(1);
     });
 
-    it('retries a 500 and succeeds on the third request', async () => {
+    it('never repeats a connect answered with a 5xx: Exotel may have placed the call', async () => {
       fake.failNext(500, undefined, 2);
 
-      const result = await client.connectCall(CREDENTIALS, REQUEST);
+      const error = await failureOf(client.connectCall(CREDENTIALS, REQUEST));
 
-      expect(result.status).toBe('in-progress');
-      expect(fake.requests).toHaveLength(3);
-      expect(new Set(fake.requests.map((request) => request.form.CustomField))).toEqual(
-        new Set(['sess_0123456789']),
-      );
+      expect(error).toMatchObject({
+        kind: 'server',
+        httpStatus: 500,
+        certainlyNotProcessed: false,
+      });
+      expect(fake.requests).toHaveLength(1);
     });
 
-    it('throws a server error after the first attempt and three retries when Exotel keeps failing', async () => {
+    it('never repeats a connect whose answer timed out', async () => {
+      const impatient = new ExotelClient(config, { ...FAST, timeoutMs: 100 });
+      fake.loseAnswerNext({ delayMs: 600 });
+
+      const error = await failureOf(impatient.connectCall(CREDENTIALS, REQUEST));
+
+      expect(error).toMatchObject({
+        kind: 'network',
+        code: 'TIMEOUT',
+        certainlyNotProcessed: false,
+      });
+      expect(fake.requests).toHaveLength(1);
+      // The fake did place it: that is why it must not be sent again.
+      expect(fake.calls.size).toBeGreaterThan(0);
+    });
+
+    it('repeats a connect when the connection was refused (certainly not sent)', async () => {
+      const gone = await startFakeExotel();
+      await gone.close();
+      const unreachable = new ExotelClient(testConfig({ EXOTEL_API_BASE_URL: gone.baseUrl }), {
+        ...FAST,
+        maxRetries: 2,
+      });
+      const warn = vi.spyOn(Logger.prototype, 'warn');
+
+      const error = await failureOf(unreachable.connectCall(CREDENTIALS, REQUEST));
+
+      expect(error).toMatchObject({
+        kind: 'network',
+        code: 'ECONNREFUSED',
+        certainlyNotProcessed: true,
+      });
+      expect(warn).toHaveBeenCalledTimes(2);
+    });
+
+    it('retries a 500 on a read and succeeds on the third request', async () => {
+      const { callSid } = await client.connectCall(CREDENTIALS, REQUEST);
+      fake.reset();
+      fake.failNext(500, undefined, 2);
+
+      const details = await client.getCallDetails(CREDENTIALS, callSid);
+
+      expect(details.callSid).toBe(callSid);
+      expect(fake.requests).toHaveLength(3);
+    });
+
+    it('throws a server error after the first attempt and three retries when reads keep failing', async () => {
       fake.failNext(503, undefined, 5);
 
-      const error = await failureOf(client.connectCall(CREDENTIALS, REQUEST));
+      const error = await failureOf(client.getCallDetails(CREDENTIALS, 'fake-1'));
 
       expect(error).toMatchObject({ kind: 'server', httpStatus: 503, retryable: true });
       expect(error.message).toBe('Service Unavailable');
       expect(fake.requests).toHaveLength(4);
+    });
+
+    it('treats a redirect as an error and does not follow it', async () => {
+      const elsewhere = await startFakeExotel();
+      fake.failNext(307, '', 1, {
+        location: `${elsewhere.baseUrl}/v1/Accounts/x/Calls/connect.json`,
+      });
+
+      const error = await failureOf(client.connectCall(CREDENTIALS, REQUEST));
+
+      expect(error).toMatchObject({ kind: 'client', httpStatus: 307 });
+      expect(error.message).toMatch(/redirect/);
+      expect(fake.requests).toHaveLength(1);
+      expect(elsewhere.requests).toHaveLength(0);
+      await elsewhere.close();
+    });
+
+    it('refuses an answer larger than 1 MiB', async () => {
+      fake.failNext(200, { Call: { Sid: 'x', padding: 'x'.repeat(1_100_000) } }, 1);
+
+      const error = await failureOf(client.getCallDetails(CREDENTIALS, 'fake-1'));
+
+      expect(error.message).toMatch(/exceeds/);
     });
 
     it('honours Retry-After on a 429, then succeeds', async () => {
@@ -236,14 +306,14 @@ describe('ExotelClient against the fake Exotel', () => {
 
     it('logs retries without the API token or the Authorization header', async () => {
       const warn = vi.spyOn(Logger.prototype, 'warn');
-      fake.failNext(502, undefined, 1);
+      fake.failNext(429, undefined, 1, { 'Retry-After': '0' });
 
       await client.connectCall(CREDENTIALS, REQUEST);
 
       expect(warn).toHaveBeenCalledTimes(1);
       const logged = JSON.stringify(warn.mock.calls);
       expect(logged).toContain('fake-account');
-      expect(logged).toContain('HTTP 502');
+      expect(logged).toContain('HTTP 429');
       expect(logged).not.toContain(CREDENTIALS.apiToken);
       expect(logged).not.toContain(Buffer.from('fake-api-key:fake-api-token').toString('base64'));
     });
@@ -323,6 +393,66 @@ describe('ExotelClient against the fake Exotel', () => {
 
       expect(error).toMatchObject({ kind: 'client', httpStatus: 404 });
       expect(fake.requests).toHaveLength(1);
+    });
+  });
+
+  describe('the API host', () => {
+    it.each([
+      ['an internal host', 'internal.example.com'],
+      ['a loopback address', '127.0.0.1'],
+      ['a host with a port', 'api.exotel.com:6379'],
+      ['a look-alike', 'api.exotel.com.attacker.example'],
+    ])('refuses %s stored as subdomain before sending anything', async (_case, subdomain) => {
+      const direct = new ExotelClient(testConfig(), FAST);
+
+      const error = await failureOf(direct.connectCall({ ...CREDENTIALS, subdomain }, REQUEST));
+
+      expect(error).toMatchObject({ kind: 'client', code: 'HOST_NOT_ALLOWED' });
+      expect(error.message).toContain('api.exotel.com, api.in.exotel.com');
+    });
+  });
+
+  describe('findCalls', () => {
+    it("finds the calls from a number via an ExoPhone in a window, with Exotel's filters", async () => {
+      const before = new Date(Date.now() - 60_000);
+      const { callSid } = await client.connectCall(CREDENTIALS, REQUEST);
+      await client.connectCall(CREDENTIALS, { ...REQUEST, from: '+919000000001' });
+      fake.reset();
+
+      const calls = await client.findCalls(CREDENTIALS, {
+        from: REQUEST.from,
+        exoPhone: REQUEST.callerId,
+        createdAfter: before,
+        createdBefore: new Date(Date.now() + 60_000),
+      });
+
+      expect(calls.map((found) => found.Sid)).toContain(callSid);
+      expect(calls.every((found) => found.From === REQUEST.from)).toBe(true);
+      expect(fake.requests[0]).toMatchObject({
+        method: 'GET',
+        path: '/v1/Accounts/fake-account/Calls.json',
+        query: expect.objectContaining({
+          From: REQUEST.from,
+          PhoneNumber: REQUEST.callerId,
+          SortBy: 'DateCreated:desc',
+          DateCreated: expect.stringMatching(
+            /^gte:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2};lte:\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/,
+          ),
+        }),
+      });
+    });
+
+    it('finds nothing outside the window', async () => {
+      await client.connectCall(CREDENTIALS, REQUEST);
+
+      const calls = await client.findCalls(CREDENTIALS, {
+        from: REQUEST.from,
+        exoPhone: REQUEST.callerId,
+        createdAfter: new Date(Date.now() - 3 * 3600_000),
+        createdBefore: new Date(Date.now() - 2 * 3600_000),
+      });
+
+      expect(calls).toEqual([]);
     });
   });
 

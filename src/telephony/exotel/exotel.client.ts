@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
+import { EXOTEL_API_HOSTS, isExotelApiHost } from './exotel-hosts.js';
 import { SlidingWindowRateLimiter } from './exotel-rate-limiter.js';
 import { ExotelApiError, exotelErrorFromResponse, exotelNetworkError } from './exotel.errors.js';
 import type {
@@ -38,6 +39,21 @@ const DEFAULTS: Required<ExotelClientOptions> = {
 };
 
 const RATE_WINDOW_MS = 60_000;
+/** Exotel's answers are small JSON documents; anything larger is not Exotel's. */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/** Which failures `send` repeats: all of them for reads; for a call, only the certainly-unsent. */
+type RetryPolicy = 'any-retryable' | 'certainly-not-processed';
+
+/** Filters of the bulk call details request (`GET /Calls`). */
+export interface CallSearch {
+  /** The customer's number (Exotel's From for calls placed with connect). */
+  from: string;
+  /** The ExoPhone (Exotel's PhoneNumber filter). */
+  exoPhone: string;
+  createdAfter: Date;
+  createdBefore: Date;
+}
 
 type AttemptOutcome = { ok: true; body: unknown } | { ok: false; error: ExotelApiError };
 
@@ -57,6 +73,36 @@ export function retryDelayMs(
 ): number {
   const ceiling = Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** (retry - 1));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
+
+/** Exotel's "YYYY-MM-DD HH:mm:ss" for a filter, in IST (the zone of Indian accounts). */
+export function exotelFilterTime(date: Date): string {
+  return new Date(date.getTime() + 330 * 60_000).toISOString().slice(0, 19).replace('T', ' ');
+}
+
+/** The body as text, refusing answers larger than `limit` bytes. */
+async function boundedText(response: Response, limit: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) {
+    return '';
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
+    if (done || !value) {
+      break;
+    }
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new ExotelApiError('server', `Exotel's answer exceeds ${limit} bytes`, {
+        httpStatus: response.status,
+      });
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function sleep(ms: number): Promise<void> {
@@ -119,8 +165,15 @@ export class ExotelClient {
     if (request.record !== undefined) {
       form.set('Record', request.record ? 'true' : 'false');
     }
-    const body = await this.send(credentials, 'connect', 'POST', '/Calls/connect.json', form);
-    // Not retried: the call may well have been placed, and a retry would ring the customer twice.
+    // Repeated only when Exotel certainly did not act on it: a repeat could ring someone twice.
+    const body = await this.send(
+      credentials,
+      'connect',
+      'POST',
+      '/Calls/connect.json',
+      form,
+      'certainly-not-processed',
+    );
     const call = this.callOf(body, 'connect');
     return { callSid: call.Sid, status: text(call.Status) ?? 'queued', raw: call };
   }
@@ -145,9 +198,51 @@ export class ExotelClient {
     };
   }
 
+  /**
+   * Calls from `search.from` via `search.exoPhone` created in the given window, newest first
+   * (Exotel's bulk call details). Used to learn whether a connect request whose answer was
+   * lost did place a call.
+   */
+  async findCalls(credentials: ExotelCredentials, search: CallSearch): Promise<ExotelCall[]> {
+    const query = new URLSearchParams({
+      From: search.from,
+      PhoneNumber: search.exoPhone,
+      DateCreated: `gte:${exotelFilterTime(search.createdAfter)};lte:${exotelFilterTime(search.createdBefore)}`,
+      SortBy: 'DateCreated:desc',
+      PageSize: '50',
+    });
+    const body = await this.send(
+      credentials,
+      'call search',
+      'GET',
+      `/Calls.json?${query.toString()}`,
+    );
+    const calls = (body as { Calls?: unknown } | null)?.Calls;
+    if (!Array.isArray(calls)) {
+      throw new ExotelApiError('server', "Exotel's call search answer has no Calls list");
+    }
+    return calls.filter(
+      (call): call is ExotelCall =>
+        typeof call === 'object' &&
+        call !== null &&
+        typeof (call as { Sid?: unknown }).Sid === 'string',
+    );
+  }
+
   private baseUrl(credentials: ExotelCredentials): string {
-    const base = this.config.exotel.apiBaseUrl ?? `https://${credentials.subdomain}`;
-    return base.replace(/\/+$/, '');
+    if (this.config.exotel.apiBaseUrl !== undefined) {
+      return this.config.exotel.apiBaseUrl.replace(/\/+$/, '');
+    }
+    // Checked again here for values stored before the allow-list existed.
+    const host = credentials.subdomain.trim().toLowerCase();
+    if (!isExotelApiHost(host)) {
+      throw new ExotelApiError(
+        'client',
+        `Exotel API host "${credentials.subdomain.slice(0, 64)}" is not one of ${EXOTEL_API_HOSTS.join(', ')}`,
+        { code: 'HOST_NOT_ALLOWED' },
+      );
+    }
+    return `https://${host}`;
   }
 
   private callOf(body: unknown, operation: string): ExotelCall {
@@ -166,6 +261,7 @@ export class ExotelClient {
     method: 'GET' | 'POST',
     path: string,
     form?: URLSearchParams,
+    retryPolicy: RetryPolicy = 'any-retryable',
   ): Promise<unknown> {
     const url = `${this.baseUrl(credentials)}/v1/Accounts/${encodeURIComponent(credentials.sid)}${path}`;
     const headers: Record<string, string> = {
@@ -182,7 +278,10 @@ export class ExotelClient {
         return outcome.body;
       }
       const { error } = outcome;
-      const delay = this.delayBeforeRetry(error, retry + 1);
+      const delay =
+        retryPolicy === 'any-retryable' || error.certainlyNotProcessed
+          ? this.delayBeforeRetry(error, retry + 1)
+          : undefined;
       if (delay === undefined) {
         throw error;
       }
@@ -209,11 +308,23 @@ export class ExotelClient {
         method,
         headers,
         body: form?.toString(),
+        redirect: 'manual',
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
-      bodyText = await response.text();
+      bodyText = await boundedText(response, MAX_RESPONSE_BYTES);
     } catch (error) {
+      if (error instanceof ExotelApiError) {
+        return { ok: false, error };
+      }
       return { ok: false, error: exotelNetworkError(error, this.options.timeoutMs) };
+    }
+    if (response.status >= 300 && response.status < 400) {
+      // Exotel does not redirect API calls; following one would send the credentials elsewhere.
+      const message = `Exotel answered with a redirect (HTTP ${response.status}), which is not followed`;
+      return {
+        ok: false,
+        error: new ExotelApiError('client', message, { httpStatus: response.status }),
+      };
     }
     if (!response.ok) {
       const { status, headers: responseHeaders } = response;

@@ -120,3 +120,37 @@ describe('exotelNetworkError', () => {
     expect(error.cause).toBe(refused);
   });
 });
+
+describe('ExotelApiError.certainlyNotProcessed', () => {
+  const networkFailure = (code: string) =>
+    exotelNetworkError(
+      new TypeError('fetch failed', { cause: Object.assign(new Error(code), { code }) }),
+      10_000,
+    );
+
+  it.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'])(
+    'holds for %s: the request never left this machine',
+    (code) => {
+      expect(networkFailure(code).certainlyNotProcessed).toBe(true);
+    },
+  );
+
+  it('holds for refusals: a 4xx and a 429', () => {
+    expect(
+      new ExotelApiError('client', 'Bad Request', { httpStatus: 400 }).certainlyNotProcessed,
+    ).toBe(true);
+    expect(
+      new ExotelApiError('rate-limited', 'Slow down', { httpStatus: 429 }).certainlyNotProcessed,
+    ).toBe(true);
+  });
+
+  it('does not hold when Exotel may have acted: 5xx, timeout, reset connection', () => {
+    expect(
+      new ExotelApiError('server', 'Bad Gateway', { httpStatus: 502 }).certainlyNotProcessed,
+    ).toBe(false);
+    const timeout = new DOMException('aborted', 'TimeoutError');
+    expect(exotelNetworkError(timeout, 10_000).certainlyNotProcessed).toBe(false);
+    expect(networkFailure('ECONNRESET').certainlyNotProcessed).toBe(false);
+    expect(new ExotelApiError('network', 'no code').certainlyNotProcessed).toBe(false);
+  });
+});

@@ -37,7 +37,23 @@ export class ExotelApiError extends Error {
   get retryable(): boolean {
     return this.kind !== 'client';
   }
+
+  /**
+   * Whether Exotel certainly did not act on the request: it refused it (4xx, 429), or the
+   * request never left this machine (no address, connection refused). After a timeout, a 5xx
+   * or a dropped connection, Exotel may well have acted on it.
+   */
+  get certainlyNotProcessed(): boolean {
+    return (
+      this.kind === 'client' ||
+      this.kind === 'rate-limited' ||
+      (this.kind === 'network' && this.code !== undefined && NOT_SENT_CODES.has(this.code))
+    );
+  }
 }
+
+/** Network failures that happen before a request reaches the server. */
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME']);
 
 const MAX_MESSAGE_LENGTH = 500;
 

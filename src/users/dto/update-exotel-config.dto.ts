@@ -1,5 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { IsFQDN, IsString, Length, Matches } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsIn, IsString, Length, Matches } from 'class-validator';
+import { EXOTEL_API_HOSTS } from '../../telephony/exotel/exotel-hosts.js';
 
 export class UpdateExotelConfigDto {
   @ApiProperty({ example: 'a1b2c3d4e5f6', description: 'Exotel API key' })
@@ -23,12 +25,14 @@ export class UpdateExotelConfigDto {
   @Matches(/^[\w-]+$/, { message: 'sid may only contain letters, digits, _ and -' })
   sid: string;
 
-  @ApiProperty({ example: 'api.exotel.com', description: 'Exotel API host for the account region' })
-  @IsString()
-  @Length(1, 253)
-  @IsFQDN(
-    { require_tld: true },
-    { message: 'subdomain must be a host name such as api.exotel.com' },
+  @ApiProperty({
+    example: 'api.in.exotel.com',
+    enum: EXOTEL_API_HOSTS,
+    description: "Exotel API host of the account's region (Singapore or Mumbai cluster)",
+  })
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' ? value.trim().toLowerCase() : value,
   )
+  @IsIn(EXOTEL_API_HOSTS, { message: `subdomain must be one of ${EXOTEL_API_HOSTS.join(', ')}` })
   subdomain: string;
 }
