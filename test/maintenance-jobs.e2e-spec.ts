@@ -213,6 +213,13 @@ describe('maintenance jobs', () => {
         direction: 'outbound',
         updatedAt: stale,
       });
+      // Its connect request was sent and its outcome is unknown: the placement job settles it.
+      const beingPlaced = await seedCall({
+        status: 'initiated',
+        direction: 'outbound',
+        updatedAt: stale,
+        extra: { placement: { state: 'unknown', requests: 1, claimedAt: stale } },
+      });
       const recent = await seedCall({
         status: 'in-progress',
         exotelCallSid: uniqueName('CA'),
@@ -235,10 +242,10 @@ describe('maintenance jobs', () => {
       const reconciliation = context.app.get(CallReconciliationService);
       const summary = await reconciliation.run(now);
       expect(summary).toEqual({
-        stale: 4,
+        stale: 5,
         finishedFromExotel: 2,
         neverPlaced: 1,
-        stillRunning: 1,
+        stillRunning: 2,
         errors: 0,
         refinalized: 1,
       });
@@ -268,6 +275,10 @@ describe('maintenance jobs', () => {
         billing: { state: 'done', charged: 0 },
       });
       expect(await session(neverPlaced.sessionId)).toMatchObject({ status: 'ended' });
+      expect(await callLog(beingPlaced.callLogId)).toMatchObject({
+        status: 'initiated',
+        placement: { state: 'unknown' },
+      });
       expect(await callLog(recent.callLogId)).toMatchObject({ status: 'in-progress' });
       const crashedCall = await callLog(crashed.callLogId);
       expect(crashedCall).toMatchObject({

@@ -4,6 +4,7 @@ import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queues } from '../src/infra/queue/queues.js';
 import { SessionsService } from '../src/sessions/sessions.service.js';
+import { ExotelClient } from '../src/telephony/exotel/exotel.client.js';
 import { TelephonyService } from '../src/telephony/telephony.service.js';
 import { createAgent, createPhone, randomIndianNumber } from './support/catalogue-factories.js';
 import {
@@ -128,6 +129,27 @@ describe('outbound calls through the fake Exotel', () => {
       `call ${callLogId} to be finalized`,
     );
 
+  const placementQueue = (on: TestContext = context) =>
+    on.app.get<Queue>(getQueueToken(Queues.callPlacement));
+
+  /** Waits until the call's placement job has finished for good (completed or failed). */
+  const placementSettled = (callLogId: string, on: TestContext = context) =>
+    waitFor(
+      async () => {
+        const state = await (await placementQueue(on).getJob(callLogId))?.getState();
+        return state === 'completed' || state === 'failed' ? state : undefined;
+      },
+      25_000,
+      `the placement job of ${callLogId} to finish`,
+    );
+
+  /** Bulk call detail requests that looked for calls to the customer via this line's ExoPhone. */
+  const searchesFor = (line: Line): RecordedRequest[] =>
+    fake.requests.filter(
+      (request) =>
+        request.path.endsWith('/Calls.json') && request.query.PhoneNumber === line.phoneNumber,
+    );
+
   const creditsOf = async (on: TestContext, userId: string): Promise<number> =>
     (await on.db.collection('users').findOne({ _id: new ObjectId(userId) }))?.credits as number;
 
@@ -153,7 +175,10 @@ describe('outbound calls through the fake Exotel', () => {
 
   beforeAll(async () => {
     fake = await startFakeExotel({ deliver });
-    context = await createTestContext({ EXOTEL_API_BASE_URL: fake.baseUrl });
+    context = await createTestContext({
+      EXOTEL_API_BASE_URL: fake.baseUrl,
+      CALL_PLACEMENT_RETRY_DELAY_MS: '50',
+    });
   });
 
   afterAll(async () => {
@@ -207,7 +232,7 @@ describe('outbound calls through the fake Exotel', () => {
         `Basic ${Buffer.from(`${EXOTEL_CONFIG.apiKey}:${EXOTEL_CONFIG.apiToken}`).toString('base64')}`,
       );
       const statusCallbackUrl = context.app.get(TelephonyService).statusCallbackUrl(callLogId);
-      expect(statusCallbackUrl).toMatch(/\?sig=.+/);
+      expect(statusCallbackUrl).toMatch(/[?&]sig=.+/);
       expect(connect?.form).toMatchObject({
         From: CUSTOMER,
         CallerId: line.phoneNumber,
@@ -463,8 +488,8 @@ describe('outbound calls through the fake Exotel', () => {
       expect(failed.error.code).toBe('EXOTEL_REJECTED');
       expect(failed.error.message).toContain('CallerId is not a valid ExoPhone');
       expect(failed.exotelCallSid).toBeUndefined();
-      // Give a wrongful retry the time to happen.
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      // A completed job is never run again: no wrongful retry can follow.
+      expect(await placementSettled(callLogId)).toBe('completed');
       expect(connectRequestsFor(response.body.sessionId as string)).toHaveLength(1);
       expect(await creditsOf(context, line.user.id)).toBe(creditsBefore);
       const session = await context.db
@@ -477,45 +502,86 @@ describe('outbound calls through the fake Exotel', () => {
       expect(byApi.body.error).toMatchObject({ code: 'EXOTEL_REJECTED' });
     });
 
-    it('retries after a 5xx and places the call', async () => {
+    it('never repeats a connect whose answer was lost (5xx): finds the call at Exotel and adopts it', async () => {
       const line = await newLine(context);
-      fake.failNext(503);
+      // Exotel places the call, but its answer is lost on the way back.
+      fake.loseAnswerNext({ status: 502 });
       const response = await placeCall(context, line);
       expect(response.status).toBe(202);
       const exotelCallSid = await placed(response.body.id as string);
-      const requests = connectRequestsFor(response.body.sessionId as string);
-      expect(requests).toHaveLength(2);
+      await placementSettled(response.body.id as string);
+
+      expect(connectRequestsFor(response.body.sessionId as string)).toHaveLength(1);
       expect(fake.calls.get(exotelCallSid)?.customField).toBe(response.body.sessionId);
+      expect(searchesFor(line)).not.toHaveLength(0);
       const stored = await storedCall(context, response.body.id as string);
       expect(stored?.status).toBe('initiated');
+      expect(stored?.placement).toMatchObject({ state: 'placed', requests: 1 });
       expect(stored?.error).toBeUndefined();
     });
 
-    it('fails the call visibly with EXOTEL_UNAVAILABLE when Exotel stays down through every attempt', async () => {
+    it('fails the call with PLACEMENT_UNCERTAIN, never sending it again, when a 5xx call is not found at Exotel', async () => {
       const line = await newLine(context);
-      // 3 queue attempts x (1 request + 3 client retries).
-      fake.failNext(503, undefined, 12);
+      // Refused before Exotel acted, but a 5xx does not say so: the outcome is unknown.
+      fake.failNext(503);
+      const response = await placeCall(context, line);
+      const callLogId = response.body.id as string;
+      const failed = await finalized(context, callLogId);
+      await placementSettled(callLogId);
+
+      expect(failed.status).toBe('failed');
+      expect(failed.error.code).toBe('PLACEMENT_UNCERTAIN');
+      expect(failed.error.message).toMatch(/not sent again/);
+      expect(failed.placement).toMatchObject({ state: 'failed', requests: 1 });
+      expect(connectRequestsFor(response.body.sessionId as string)).toHaveLength(1);
+      // One search per run of the placement job: the first run and each retry.
+      expect(searchesFor(line)).toHaveLength(5);
+    });
+
+    it('repeats a connect refused over the rate limit, then fails it visibly with EXOTEL_UNAVAILABLE', async () => {
+      const line = await newLine(context);
+      // 5 queue attempts x (1 request + 3 client retries), each refused with 429.
+      fake.failNext(429, undefined, 20, { 'Retry-After': '0' });
       const response = await placeCall(context, line);
       expect(response.status).toBe(202);
-      const failed = await waitFor(
-        async () => {
-          const stored = await storedCall(context, response.body.id as string);
-          return stored?.status === 'failed' ? stored : undefined;
-        },
-        25_000,
-        'the call to fail',
-      );
+      const failed = await finalized(context, response.body.id as string);
+
       expect(failed.error.code).toBe('EXOTEL_UNAVAILABLE');
-      expect(connectRequestsFor(response.body.sessionId as string)).toHaveLength(12);
+      expect(failed.error.message).not.toMatch(/127\.0\.0\.1|ECONN|HTTP/);
+      expect(connectRequestsFor(response.body.sessionId as string)).toHaveLength(20);
+      expect(failed.placement).toMatchObject({ state: 'failed', requests: 5 });
       // The placement job ends in the failed list, kept for inspection.
-      const queue = context.app.get<Queue>(getQueueToken(Queues.callPlacement));
-      const state = await waitFor(async () => {
-        const job = await queue.getJob(response.body.id as string);
-        const current = await job?.getState();
-        return current === 'failed' ? current : undefined;
-      });
-      expect(state).toBe('failed');
-    }, 30_000);
+      const job = await placementQueue().getJob(response.body.id as string);
+      expect(await job?.getState()).toBe('failed');
+    }, 40_000);
+
+    it('adopts the call at Exotel instead of ringing again when a worker died holding the claim', async () => {
+      const line = await newLine(context);
+      await placementQueue().pause();
+      const response = await placeCall(context, line);
+      const callLogId = response.body.id as string;
+      // What a worker killed mid-request leaves: the claim taken, the call placed at Exotel.
+      const { callSid } = await context.app.get(ExotelClient).connectCall(
+        { ...EXOTEL_CONFIG },
+        {
+          from: CUSTOMER,
+          callerId: line.phoneNumber,
+          url: 'http://my.exotel.com/x/exoml/start_voice/1',
+          statusCallback: 'https://voice.example.test/unused',
+        },
+      );
+      await context.db
+        .collection('calllogs')
+        .updateOne(
+          { _id: new ObjectId(callLogId) },
+          { $set: { placement: { state: 'sending', requests: 1, claimedAt: new Date() } } },
+        );
+      await placementQueue().resume();
+
+      expect(await placed(callLogId)).toBe(callSid);
+      await placementSettled(callLogId);
+      expect(connectRequestsFor(response.body.sessionId as string)).toHaveLength(0);
+    });
   });
 
   describe('hangup', () => {
@@ -575,6 +641,53 @@ describe('outbound calls through the fake Exotel', () => {
       expect(await creditsOf(context, line.user.id)).toBeCloseTo(creditsBefore - expected, 6);
       expect((await storedCall(context, callLogId))?.status).toBe('agent-ended');
     });
+
+    it('withdraws a call that was not sent yet: it is canceled and never placed', async () => {
+      const line = await newLine(context);
+      await placementQueue().pause();
+      const response = await placeCall(context, line);
+      const callLogId = response.body.id as string;
+
+      const hangup = await call(context.app, 'POST', `/api/v1/calls/${callLogId}/hangup`, {
+        token: line.user.token,
+      });
+      await placementQueue().resume();
+
+      expect(hangup.status).toBe(200);
+      expect(hangup.body.status).toBe('canceled');
+      await placementSettled(callLogId);
+      expect(connectRequestsFor(response.body.sessionId as string)).toHaveLength(0);
+      const stored = await storedCall(context, callLogId);
+      expect(stored?.status).toBe('canceled');
+      expect(stored?.placement).toMatchObject({ state: 'withdrawn' });
+      expect(stored?.exotelCallSid).toBeUndefined();
+    });
+
+    it('refuses with 409 to hang up a call whose connect request is in flight, and changes nothing', async () => {
+      const line = await newLine(context);
+      await placementQueue().pause();
+      const response = await placeCall(context, line);
+      const callLogId = response.body.id as string;
+      await context.db
+        .collection('calllogs')
+        .updateOne(
+          { _id: new ObjectId(callLogId) },
+          { $set: { placement: { state: 'sending', requests: 1, claimedAt: new Date() } } },
+        );
+
+      const hangup = await call(context.app, 'POST', `/api/v1/calls/${callLogId}/hangup`, {
+        token: line.user.token,
+      });
+
+      expect(hangup.status).toBe(409);
+      expect(hangup.body.code).toBe('CALL_PLACEMENT_IN_PROGRESS');
+      const stored = await storedCall(context, callLogId);
+      expect(stored?.status).toBe('initiated');
+      expect(stored?.placement).toMatchObject({ state: 'sending' });
+      // Let the job settle it (it finds no call at Exotel and fails it) so nothing is left over.
+      await placementQueue().resume();
+      await placementSettled(callLogId);
+    }, 30_000);
 
     it("treats another user's call as missing (404) and changes nothing", async () => {
       const line = await newLine(context);

@@ -10,6 +10,7 @@ import {
   type CallLogDocument,
   type CallStatus,
   type CostBreakdown,
+  type PlacementState,
   type SettlementState,
 } from './schemas/call-log.schema.js';
 
@@ -112,6 +113,76 @@ export class CallLogsRepository {
   async setExotelCallSid(callLogId: Types.ObjectId | string, exotelCallSid: string): Promise<void> {
     await this.callLogs
       .updateOne({ _id: callLogId, exotelCallSid: { $exists: false } }, { $set: { exotelCallSid } })
+      .exec();
+  }
+
+  /**
+   * Takes the right to send the connect request (atomic): only for a call still `initiated`,
+   * without a CallSid, never claimed or certainly not sent before. Null when someone else
+   * holds it, a hang-up withdrew it, or the call has moved on.
+   */
+  claimPlacement(callLogId: Types.ObjectId, at: Date): Promise<CallLogDocument | null> {
+    return this.callLogs
+      .findOneAndUpdate(
+        {
+          _id: callLogId,
+          status: 'initiated',
+          exotelCallSid: { $exists: false },
+          $or: [{ placement: { $exists: false } }, { 'placement.state': 'not-sent' }],
+        },
+        {
+          $set: { 'placement.state': 'sending', 'placement.claimedAt': at },
+          $inc: { 'placement.requests': 1 },
+        },
+        { returnDocument: 'after' },
+      )
+      .lean<CallLogDocument>()
+      .exec();
+  }
+
+  /**
+   * Makes sure no connect request will ever be sent for this call (atomic): true when the call
+   * was `initiated`, unclaimed (or certainly unsent) and is now withdrawn.
+   */
+  async withdrawPlacement(callLogId: Types.ObjectId | string): Promise<boolean> {
+    const result = await this.callLogs
+      .updateOne(
+        {
+          _id: callLogId,
+          status: 'initiated',
+          exotelCallSid: { $exists: false },
+          $or: [{ placement: { $exists: false } }, { 'placement.state': 'not-sent' }],
+        },
+        { $set: { 'placement.state': 'withdrawn' } },
+      )
+      .exec();
+    return result.modifiedCount === 1;
+  }
+
+  /** Moves the placement on from one of the `from` states (the holder's own step; atomic). */
+  async setPlacementState(
+    callLogId: Types.ObjectId,
+    from: readonly PlacementState[],
+    to: PlacementState,
+  ): Promise<void> {
+    await this.callLogs
+      .updateOne(
+        { _id: callLogId, 'placement.state': { $in: from } },
+        { $set: { 'placement.state': to } },
+      )
+      .exec();
+  }
+
+  /** Records the CallSid Exotel gave the call, unless one is recorded already. */
+  async recordPlacement(callLogId: Types.ObjectId, exotelCallSid: string): Promise<void> {
+    await this.callLogs
+      .updateOne(
+        {
+          _id: callLogId,
+          $or: [{ exotelCallSid: { $exists: false } }, { exotelCallSid: { $eq: exotelCallSid } }],
+        },
+        { $set: { exotelCallSid, 'placement.state': 'placed' } },
+      )
       .exec();
   }
 

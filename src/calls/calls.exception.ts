@@ -12,6 +12,7 @@ export enum CallsErrorCode {
   RateLimited = 'CALL_RATE_LIMITED',
   TooManyActiveCalls = 'CALL_TOO_MANY_ACTIVE',
   AlreadyEnded = 'CALL_ALREADY_ENDED',
+  PlacementInProgress = 'CALL_PLACEMENT_IN_PROGRESS',
 }
 
 const STATUS: Record<CallsErrorCode, HttpStatus> = {
@@ -25,6 +26,7 @@ const STATUS: Record<CallsErrorCode, HttpStatus> = {
   [CallsErrorCode.RateLimited]: HttpStatus.TOO_MANY_REQUESTS,
   [CallsErrorCode.TooManyActiveCalls]: HttpStatus.TOO_MANY_REQUESTS,
   [CallsErrorCode.AlreadyEnded]: HttpStatus.CONFLICT,
+  [CallsErrorCode.PlacementInProgress]: HttpStatus.CONFLICT,
 };
 
 export class CallsException extends DomainException {

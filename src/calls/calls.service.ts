@@ -24,6 +24,9 @@ export interface PlaceCallJob {
   callLogId: string;
 }
 
+/** Runs of the placement job: sending (or looking the call up at Exotel) and its retries. */
+const PLACEMENT_ATTEMPTS = 5;
+
 export function newSessionId(): string {
   return `sess_${randomBytes(12).toString('hex')}`;
 }
@@ -106,7 +109,12 @@ export class CallsService {
     await this.placementQueue.add(
       Jobs.placeCall,
       { callLogId },
-      { ...DEFAULT_JOB_OPTIONS, attempts: 3, jobId: callLogId },
+      {
+        ...DEFAULT_JOB_OPTIONS,
+        attempts: PLACEMENT_ATTEMPTS,
+        backoff: { type: 'exponential', delay: this.config.calls.placementRetryDelayMs },
+        jobId: callLogId,
+      },
     );
     return toCallLogResponse(callLog);
   }
@@ -144,11 +152,25 @@ export class CallsService {
     return toCallLogResponse(call);
   }
 
-  /** Ends a call from our side: `canceled` before it connected, `agent-ended` after. */
+  /**
+   * Ends a call from our side: `canceled` before it connected, `agent-ended` after. A call not
+   * yet sent to Exotel is withdrawn first (atomic), so the placement job can never ring it; one
+   * whose connect request is in flight cannot be stopped, which the 409 says.
+   */
   async hangup(userId: string, callLogId: string): Promise<CallLogResponse> {
-    const call = await this.callLogs.findOwned(userId, callLogId);
+    let call = await this.callLogs.findOwned(userId, callLogId);
     if (!call) {
       throw new CallsException(CallsErrorCode.NotFound, 'Call not found');
+    }
+    if (call.status === 'initiated' && !(await this.callLogs.withdrawPlacement(call._id))) {
+      call = (await this.callLogs.findOwned(userId, callLogId)) ?? call;
+      const placing = call.placement?.state;
+      if (call.status === 'initiated' && (placing === 'sending' || placing === 'unknown')) {
+        throw new CallsException(
+          CallsErrorCode.PlacementInProgress,
+          'The call is being placed with Exotel right now and cannot be withdrawn; hang up again once it rings',
+        );
+      }
     }
     if (isTerminal(call.status)) {
       throw new CallsException(CallsErrorCode.AlreadyEnded, `Call already ended (${call.status})`);

@@ -38,6 +38,8 @@ export interface AppConfig {
     /** Parallel lifecycle jobs per process. */
     eventConcurrency: number;
     placementConcurrency: number;
+    /** First wait before a placement job runs again (doubles per attempt, 5 attempts). */
+    placementRetryDelayMs: number;
   };
   rates: {
     telephonyPerMinute: number;
@@ -284,6 +286,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       record: reader.flag('CALL_RECORDING', true),
       eventConcurrency: reader.integer('CALL_EVENT_CONCURRENCY', 16, 1, 256),
       placementConcurrency: reader.integer('CALL_PLACEMENT_CONCURRENCY', 8, 1, 256),
+      placementRetryDelayMs: reader.integer('CALL_PLACEMENT_RETRY_DELAY_MS', 5000, 10, 600_000),
     },
     rates: {
       telephonyPerMinute: reader.decimal('RATE_TELEPHONY_PER_MINUTE', 0.03, 0, 1000),

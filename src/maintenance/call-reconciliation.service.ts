@@ -81,7 +81,13 @@ export class CallReconciliationService {
   ): Promise<void> {
     const callLogId = call._id.toString();
     if (!call.exotelCallSid) {
-      if (call.direction === 'outbound' && call.status === 'initiated') {
+      // Only a call whose connect request was never sent may be failed here: the placement job
+      // settles one that was sent (it looks the call up at Exotel).
+      if (
+        call.direction === 'outbound' &&
+        call.status === 'initiated' &&
+        (await this.callLogs.withdrawPlacement(call._id))
+      ) {
         await this.lifecycle.applyEvent({
           callLogId,
           status: 'failed',

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A local stand-in for Exotel's Voice v1 API (JSON flavour) on 127.0.0.1: connect a call to a
- * flow, read call details, and send StatusCallbacks the way Exotel does. Requests are checked
+ * flow, read call details (one call, or in bulk with filters), and send StatusCallbacks the way
+ * Exotel does. Like Exotel's documented Call object, a call's details do not carry CustomField. Requests are checked
  * with HTTP basic auth against the configured accounts and recorded for assertions.
  */
 
@@ -118,6 +119,11 @@ export interface FakeExotel {
   failNext(status: number, body?: unknown, times?: number, headers?: Record<string, string>): void;
   /** The next `times` requests are answered only after `ms` (for client timeouts). */
   delayNext(ms: number, times?: number): void;
+  /**
+   * The next `times` requests are carried out (a connect places its call) but the answer is
+   * lost: replaced by `status` (e.g. 502), or sent only after `delayMs` (a client timeout).
+   */
+  loseAnswerNext(outcome: { status?: number; delayMs?: number }, times?: number): void;
   /** Changes (or creates, for inbound calls) what call details return for `callSid`. */
   setCallDetails(callSid: string, details: Partial<FakeCallRecord>, accountSid?: string): void;
   /** POSTs a StatusCallback to `url` like Exotel: JSON, or url-encoded form fields. */
@@ -254,6 +260,7 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
   const details = new Map<string, FakeCallRecord>();
   const failures: ScriptedFailure[] = [];
   const delays: { ms: number; remaining: number }[] = [];
+  const lostAnswers: { status?: number; delayMs?: number; remaining: number }[] = [];
   let callCounter = 0;
 
   function nextScripted<T extends { remaining: number }>(queue: T[]): T | undefined {
@@ -309,15 +316,46 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
     return [200, { Call: record }];
   }
 
+  /** Bulk call details: From, PhoneNumber and DateCreated (gte/lte) filters, newest first. */
+  function searchCalls(account: FakeExotelAccount, query: URLSearchParams): unknown {
+    const from = query.get('From')?.split(',');
+    const exoPhones = query.get('PhoneNumber')?.split(',');
+    const range = Object.fromEntries(
+      (query.get('DateCreated') ?? '')
+        .split(';')
+        .map((part) => [part.slice(0, part.indexOf(':')), part.slice(part.indexOf(':') + 1)]),
+    ) as { gte?: string; lte?: string };
+    const pageSize = Math.min(100, Number(query.get('PageSize') ?? 50));
+    const found = [...details.values()]
+      .filter(
+        (record) =>
+          record.AccountSid === account.sid &&
+          (!from || from.includes(record.From ?? '')) &&
+          (!exoPhones || exoPhones.includes(record.PhoneNumberSid ?? '')) &&
+          (!range.gte || record.DateCreated >= range.gte) &&
+          (!range.lte || record.DateCreated <= range.lte),
+      )
+      .sort((a, b) => b.DateCreated.localeCompare(a.DateCreated))
+      .slice(0, pageSize);
+    return {
+      Metadata: { Total: found.length, PageSize: pageSize, FirstPageUri: null, NextPageUri: null },
+      Calls: found,
+    };
+  }
+
   function route(
     method: string,
     path: string,
     form: Record<string, string>,
     account: FakeExotelAccount,
+    query: URLSearchParams,
   ): [number, unknown] {
     const prefix = `/v1/Accounts/${account.sid}/Calls`;
     if (method === 'POST' && (path === `${prefix}/connect` || path === `${prefix}/connect.json`)) {
       return connect(account, form);
+    }
+    if (method === 'GET' && (path === prefix || path === `${prefix}.json`)) {
+      return [200, searchCalls(account, query)];
     }
     const detailsMatch = path.startsWith(`${prefix}/`)
       ? /^([^/]+?)(\.json)?$/.exec(path.slice(prefix.length + 1))
@@ -368,7 +406,21 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
       send(response, 403, restException(403, 'Credentials do not belong to this account'));
       return;
     }
-    const [status, body] = route(request.method ?? 'GET', url.pathname, form, account);
+    const [status, body] = route(
+      request.method ?? 'GET',
+      url.pathname,
+      form,
+      account,
+      url.searchParams,
+    );
+    const lost = nextScripted(lostAnswers);
+    if (lost?.delayMs !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, lost.delayMs));
+    }
+    if (lost?.status !== undefined) {
+      send(response, lost.status, restException(lost.status, `HTTP ${lost.status}`));
+      return;
+    }
     send(response, status, body);
   }
 
@@ -425,6 +477,9 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
     },
     delayNext(ms, times = 1) {
       delays.push({ ms, remaining: times });
+    },
+    loseAnswerNext(outcome, times = 1) {
+      lostAnswers.push({ ...outcome, remaining: times });
     },
     setCallDetails(callSid, changes, accountSid = accounts[0]?.sid ?? DEFAULT_FAKE_ACCOUNT.sid) {
       const existing = details.get(callSid);
@@ -503,6 +558,7 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
       requests.length = 0;
       failures.length = 0;
       delays.length = 0;
+      lostAnswers.length = 0;
     },
     async close() {
       server.closeAllConnections();

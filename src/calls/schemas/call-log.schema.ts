@@ -58,6 +58,32 @@ export class CallBilling {
   @Prop({ type: Number, min: 0 }) shortfall?: number;
 }
 
+export const PLACEMENT_STATES = [
+  'sending',
+  'not-sent',
+  'unknown',
+  'placed',
+  'failed',
+  'withdrawn',
+] as const;
+export type PlacementState = (typeof PLACEMENT_STATES)[number];
+
+/**
+ * Progress of asking Exotel to ring an outbound call, so that a person is rung at most once:
+ * `sending` = claimed, the connect request may be in flight; `not-sent` = Exotel certainly did
+ * not act on it (refused connection, 429), so it may be sent again; `unknown` = the answer was
+ * lost (timeout, 5xx): Exotel is asked before anything else happens; `placed` = Exotel has the
+ * call; `failed` = it will not be placed; `withdrawn` = a hang-up or the reconciliation took
+ * the call before any request was sent, so none ever will be.
+ */
+@Schema({ _id: false })
+export class CallPlacement {
+  @Prop({ type: String, required: true, enum: PLACEMENT_STATES }) state: PlacementState;
+  /** Connect requests sent (at most one unless Exotel certainly did not act on the earlier). */
+  @Prop({ type: Number, min: 0 }) requests?: number;
+  @Prop({ type: Date }) claimedAt?: Date;
+}
+
 @Schema({ collection: 'calllogs', timestamps: true })
 export class CallLog {
   @Prop({ type: String, required: true }) sessionId: string;
@@ -82,6 +108,7 @@ export class CallLog {
   @Prop({ type: SchemaFactory.createForClass(CallBilling) }) billing?: CallBilling;
   /** Progress of adding this call to its agent's stats (same two-phase scheme as billing). */
   @Prop({ type: String, enum: SETTLEMENT_STATES }) agentStatsState?: SettlementState;
+  @Prop({ type: SchemaFactory.createForClass(CallPlacement) }) placement?: CallPlacement;
   /** Set when every end-of-call step (session, transcript, charge, stats) is complete. */
   @Prop({ type: Date }) finalizedAt?: Date;
 }
