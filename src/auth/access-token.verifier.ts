@@ -32,13 +32,18 @@ export class AccessTokenVerifier {
     if (!token) {
       return undefined;
     }
-    let payload: Partial<AccessTokenPayload>;
+    let payload: Partial<AccessTokenPayload> & { aud?: unknown };
     try {
       payload = await this.jwt.verifyAsync<AccessTokenPayload>(token, {
         secret: this.key as unknown as string,
         algorithms: ['HS256'],
       });
     } catch {
+      return undefined;
+    }
+    // API tokens carry no audience; any token that names one (the queue dashboard's cookie
+    // token) was issued for something else and never counts as a bearer token.
+    if (payload.aud !== undefined) {
       return undefined;
     }
     const role = payload.role;

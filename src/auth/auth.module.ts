@@ -8,6 +8,7 @@ import { AuthThrottleGuard } from './auth-throttle.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { AccessTokenVerifier } from './access-token.verifier.js';
+import { DashboardSessionTokens } from './dashboard-session-tokens.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
 import { PasswordHasher } from './password-hasher.js';
 
@@ -30,7 +31,15 @@ import { PasswordHasher } from './password-hasher.js';
     JwtAuthGuard,
     AuthThrottleGuard,
     AdminRequestAuthenticator,
+    DashboardSessionTokens,
   ],
-  exports: [PasswordHasher, AccessTokenVerifier, AdminRequestAuthenticator],
+  exports: [
+    AuthService,
+    PasswordHasher,
+    AccessTokenVerifier,
+    AdminRequestAuthenticator,
+    AuthThrottleGuard,
+    DashboardSessionTokens,
+  ],
 })
 export class AuthModule {}

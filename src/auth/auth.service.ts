@@ -48,6 +48,15 @@ export class AuthService {
   }
 
   async login(dto: LoginDto): Promise<AuthResponse> {
+    const user = await this.verifyCredentials(dto);
+    const loggedInAt = new Date();
+    await this.users.recordLogin(user._id, loggedInAt);
+    user.lastLoginAt = loggedInAt;
+    return this.issueToken(user);
+  }
+
+  /** The active user these credentials belong to; shared by every way of signing in. */
+  async verifyCredentials(dto: LoginDto): Promise<UserDocument> {
     const user = await this.users.findByEmail(dto.email.toLowerCase());
     if (!(await this.passwords.matches(dto.password, user?.password)) || !user) {
       throw new AuthException(AuthErrorCode.InvalidCredentials, 'Email or password is incorrect');
@@ -55,10 +64,7 @@ export class AuthService {
     if (!user.isActive) {
       throw new AuthException(AuthErrorCode.AccountDisabled, 'This account is disabled');
     }
-    const loggedInAt = new Date();
-    await this.users.recordLogin(user._id, loggedInAt);
-    user.lastLoginAt = loggedInAt;
-    return this.issueToken(user);
+    return user;
   }
 
   async logout(userId: string): Promise<void> {
