@@ -1,12 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import helmet from '@fastify/helmet';
-import {
-  ForbiddenException,
-  Logger as NestLogger,
-  UnauthorizedException,
-  ValidationPipe,
-} from '@nestjs/common';
+import { Logger as NestLogger, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
@@ -15,8 +10,9 @@ import { AppModule, type AppModuleOptions } from './app.module.js';
 import { toErrorBody } from './common/filters/all-exceptions.filter.js';
 import type { AppConfig } from './config/app-config.js';
 import { MetricsService } from './metrics/metrics.service.js';
-import { QUEUE_DASHBOARD_ROUTE } from './metrics/queue-dashboard.module.js';
-import { AdminRequestAuthenticator } from './auth/admin-request.authenticator.js';
+import { QueueDashboardAccess } from './metrics/queue-dashboard-access.js';
+import { guardQueueDashboardRoutes } from './metrics/queue-dashboard-access.hook.js';
+import { QueueDashboardPaths } from './metrics/queue-dashboard.paths.js';
 import { APP_CONFIG } from './config/config.module.js';
 
 export const API_PREFIX = 'api/v1';
@@ -70,27 +66,15 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
   fastify.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
-  // The queue dashboard is a Fastify plugin, outside Nest's guards: admins only, checked here.
-  const admins = app.get(AdminRequestAuthenticator);
-  const dashboardPath = `/${API_PREFIX}${QUEUE_DASHBOARD_ROUTE}`;
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (
-      request.url !== dashboardPath &&
-      !request.url.startsWith(`${dashboardPath}/`) &&
-      !request.url.startsWith(`${dashboardPath}?`)
-    ) {
-      return;
-    }
-    const status = await admins.check(request.headers.authorization);
-    if (status !== 200) {
-      const error =
-        status === 401
-          ? new UnauthorizedException('Admin bearer token required')
-          : new ForbiddenException('Admins only');
-      const body = toErrorBody(error, request.id, errorLogger);
-      return reply.status(body.statusCode).send(body);
-    }
-  });
+  // The queue dashboard is a Fastify plugin, outside Nest's guards: its routes get the admin
+  // check as they register, which bull-board does on `ready`, i.e. after this line.
+  const dashboardPaths = app.get(QueueDashboardPaths);
+  const dashboardGuard = guardQueueDashboardRoutes(
+    fastify,
+    app.get(QueueDashboardAccess),
+    dashboardPaths,
+    errorLogger,
+  );
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', async (request, reply) => {
     metrics.observeRequest(
@@ -120,5 +104,12 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
   app.enableShutdownHooks();
   setUpSwagger(app);
   await app.init();
+  // Fastify loads plugins (bull-board's among them) on `ready`; load them now so the check
+  // below sees every dashboard route, and refuse to run with one that escaped the guard.
+  await fastify.ready();
+  if (!dashboardGuard.guardedRoutes.has(`GET ${dashboardPaths.dashboard}`)) {
+    await app.close();
+    throw new Error(`The queue dashboard at ${dashboardPaths.dashboard} is not guarded`);
+  }
   return app;
 }
