@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RedisLockService } from '../src/infra/lock/redis-lock.service.js';
 import { createTestContext, type TestContext, uniqueName } from './support/test-app.js';
 
@@ -106,5 +107,44 @@ describe('RedisLockService', () => {
     expect(second?.token).not.toBe(first?.token);
     expect(await locks.release(first!)).toBe(false);
     expect(await context.redis.get(`lock:${name}`)).toBe(second?.token);
+  });
+
+  it('keeps the lock while its work outlasts the time to live, and releases it after', async () => {
+    const name = lockName();
+    const outcome = await locks.runExclusive(name, 150, async () => {
+      // Three times the time to live: only renewal keeps the key.
+      await sleep(450);
+      return context.redis.get(`lock:${name}`);
+    });
+    expect(outcome).toEqual({ ran: true, result: expect.any(String) });
+    expect(await context.redis.exists(`lock:${name}`)).toBe(0);
+  });
+
+  it('does not renew a lock another holder has taken', async () => {
+    const name = lockName();
+    const first = await locks.acquire(name, 10_000);
+    await context.redis.set(`lock:${name}`, 'someone-else', 'PX', 10_000);
+    expect(await locks.renew(first!, 10_000)).toBe(false);
+    expect(await context.redis.get(`lock:${name}`)).toBe('someone-else');
+  });
+});
+
+describe('RedisLockService on the queue Redis', () => {
+  it('keeps its locks on REDIS_QUEUE_URL (never evicted), not on the cache Redis', async () => {
+    const cacheUrl = new URL(inject('redisUrl'));
+    const queueUrl = new URL(cacheUrl);
+    queueUrl.pathname = '/7';
+    const context = await createTestContext({ REDIS_QUEUE_URL: queueUrl.toString() });
+    const queueRedis = new Redis(queueUrl.toString());
+    const name = uniqueName('lock-test');
+    try {
+      const held = await context.app.get(RedisLockService).acquire(name, 10_000);
+      expect(await queueRedis.get(`lock:${name}`)).toBe(held?.token);
+      expect(await context.redis.exists(`lock:${name}`)).toBe(0);
+    } finally {
+      await queueRedis.del(`lock:${name}`);
+      queueRedis.disconnect();
+      await context.close();
+    }
   });
 });

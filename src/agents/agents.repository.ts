@@ -91,30 +91,53 @@ export class AgentsRepository {
   }
 
   /**
-   * Adds one finished call to the agent's stats, at most once per call (the call id is
-   * pushed in the same atomic update, which only applies while it is absent), then refreshes
-   * the derived averages from the counters.
+   * Adds one finished call to the agent's stats, at most once per call: the call id is pushed
+   * in the same atomic update, which only applies while it is absent and while
+   * `stats.totalCalls` is the count read before `stillDue` was asked (the same fence as
+   * `UsersRepository.chargeCallOnce`, for a finalizer that lost its lock). Then refreshes the
+   * derived averages from the counters. False when the call was no longer due.
    */
   async addCallToStatsOnce(
     agentId: Types.ObjectId | string,
     callLogId: string,
-    durationSec: number,
-    successful: boolean,
-  ): Promise<void> {
-    await this.agents
-      .updateOne(
-        { _id: agentId, pendingStatCallIds: { $ne: callLogId } },
-        {
-          $inc: {
-            'stats.totalCalls': 1,
-            'stats.totalDuration': durationSec,
-            'stats.successfulCalls': successful ? 1 : 0,
+    call: { durationSec: number; successful: boolean },
+    stillDue: () => Promise<boolean>,
+  ): Promise<boolean> {
+    for (let attempt = 0; attempt < 50; attempt += 1) {
+      const agent = await this.agents
+        .findById(agentId, { 'stats.totalCalls': 1, pendingStatCallIds: 1 })
+        .lean<Pick<AgentDocument, 'stats'> & { pendingStatCallIds?: string[] }>()
+        .exec();
+      if (!agent || agent.pendingStatCallIds?.includes(callLogId)) {
+        break;
+      }
+      if (!(await stillDue())) {
+        return false;
+      }
+      const totalCalls = agent.stats?.totalCalls;
+      const result = await this.agents
+        .updateOne(
+          {
+            _id: agentId,
+            pendingStatCallIds: { $ne: callLogId },
+            'stats.totalCalls': totalCalls === undefined ? { $exists: false } : totalCalls,
           },
-          $push: { pendingStatCallIds: callLogId },
-        },
-      )
-      .exec();
+          {
+            $inc: {
+              'stats.totalCalls': 1,
+              'stats.totalDuration': call.durationSec,
+              'stats.successfulCalls': call.successful ? 1 : 0,
+            },
+            $push: { pendingStatCallIds: callLogId },
+          },
+        )
+        .exec();
+      if (result.modifiedCount === 1) {
+        break;
+      }
+    }
     await this.refreshDerivedStats(agentId);
+    return true;
   }
 
   async settleCallStats(agentId: Types.ObjectId | string, callLogId: string): Promise<void> {

@@ -9,6 +9,7 @@ import { CallLogsRepository, type StatusChange } from './call-logs.repository.js
 import { isSuccessful, isTerminal, statusesBefore } from './call-status.js';
 import type { CallLogDocument, CallStatus } from './schemas/call-log.schema.js';
 
+// Renewed while the finalizer runs; a finalizer paused past it is fenced by the database.
 const FINALIZE_LOCK_MS = 60_000;
 
 /** One status report about a call, from Exotel, the placement worker, a timeout or a hangup. */
@@ -143,12 +144,17 @@ export class CallLifecycleService {
     }
     if (call.billing?.state === 'pending') {
       const amount = call.billing.amount;
-      const charged = (await this.users.chargeCallOnce(call.userId, callLogId, amount)) ?? 0;
-      await this.callLogs.markBillingApplied(
-        call._id,
-        charged,
-        Math.round((amount - charged) * 10_000) / 10_000,
-      );
+      const charged = await this.users.chargeCallOnce(call.userId, callLogId, amount, async () => {
+        const latest = await this.callLogs.findById(callLogId);
+        return latest?.billing?.state === 'pending';
+      });
+      if (charged !== null) {
+        await this.callLogs.markBillingApplied(
+          call._id,
+          charged ?? 0,
+          Math.round((amount - (charged ?? 0)) * 10_000) / 10_000,
+        );
+      }
       call = await this.reload(call);
     }
     if (call.billing?.state === 'applied') {
@@ -157,13 +163,18 @@ export class CallLifecycleService {
     }
 
     if (call.agentStatsState !== 'applied' && call.agentStatsState !== 'done') {
-      await this.agents.addCallToStatsOnce(
+      const added = await this.agents.addCallToStatsOnce(
         call.agentId,
         callLogId,
-        call.durationSec ?? 0,
-        isSuccessful(call.status),
+        { durationSec: call.durationSec ?? 0, successful: isSuccessful(call.status) },
+        async () => {
+          const state = (await this.callLogs.findById(callLogId))?.agentStatsState;
+          return state !== 'applied' && state !== 'done';
+        },
       );
-      await this.callLogs.setAgentStatsState(call._id, 'applied');
+      if (added) {
+        await this.callLogs.setAgentStatsState(call._id, 'applied');
+      }
     }
     if (call.agentStatsState !== 'done') {
       await this.agents.settleCallStats(call.agentId, callLogId);

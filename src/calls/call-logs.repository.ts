@@ -11,6 +11,7 @@ import {
   type CallStatus,
   type CostBreakdown,
   type PlacementState,
+  SETTLEMENT_STATES,
   type SettlementState,
 } from './schemas/call-log.schema.js';
 
@@ -234,8 +235,18 @@ export class CallLogsRepository {
       .exec();
   }
 
+  /** Moves the stats step forward only (a late finalizer never moves `done` back). */
   async setAgentStatsState(callLogId: Types.ObjectId, state: SettlementState): Promise<void> {
-    await this.callLogs.updateOne({ _id: callLogId }, { $set: { agentStatsState: state } }).exec();
+    const earlier = SETTLEMENT_STATES.slice(0, SETTLEMENT_STATES.indexOf(state));
+    await this.callLogs
+      .updateOne(
+        {
+          _id: callLogId,
+          $or: [{ agentStatsState: { $exists: false } }, { agentStatsState: { $in: earlier } }],
+        },
+        { $set: { agentStatsState: state } },
+      )
+      .exec();
   }
 
   async markFinalized(callLogId: Types.ObjectId, at: Date): Promise<void> {

@@ -9,7 +9,7 @@ import { ApiCacheService } from './cache/api-cache.service.js';
 import { SecretBoxService } from './crypto/secret-box.service.js';
 import { RedisLockService } from './lock/redis-lock.service.js';
 import { MongoServerInfo } from './mongo/mongo-server-info.service.js';
-import { QueueConnectionHolder } from './queue/queue-connection.holder.js';
+import { QueueConnectionHolder, QueueConnectionModule } from './queue/queue-connection.holder.js';
 import { RedisModule } from './redis/redis.module.js';
 
 /** Shared providers every feature module relies on: MongoDB, Redis, cache, queues, locks, crypto. */
@@ -17,6 +17,7 @@ import { RedisModule } from './redis/redis.module.js';
 @Module({
   imports: [
     RedisModule,
+    QueueConnectionModule,
     MongooseModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
@@ -35,8 +36,8 @@ import { RedisModule } from './redis/redis.module.js';
       useFactory: (config: AppConfig) => ({ stores: [createKeyv(config.redis.url)] }),
     }),
     BullModule.forRootAsync({
+      imports: [QueueConnectionModule],
       inject: [QueueConnectionHolder],
-      extraProviders: [QueueConnectionHolder],
       useFactory: (holder: QueueConnectionHolder) => ({
         connection: holder.connection,
         prefix: holder.prefix,

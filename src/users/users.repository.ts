@@ -171,21 +171,25 @@ export class UsersRepository {
   }
 
   /**
-   * Takes up to `cost` credits for a call, at most once per call: the call id is pushed into
-   * `pendingChargeCallIds` in the same atomic update that decrements the balance, and the
-   * update only applies while the id is absent. The balance never goes below 0 (an
-   * optimistic check on the balance read). Returns the amount charged (also on a repeat),
-   * or undefined when the user does not exist.
+   * Takes up to `cost` credits for a call, at most once per call, even when a finalizer that
+   * lost its lock runs late: the call id is pushed into `pendingChargeCallIds` in the same
+   * atomic update that decrements the balance; the update applies only while the id is absent
+   * and while `chargeSequence` (bumped by every charge) is the one read before `stillDue` was
+   * asked. So if another finalizer charged this call and already removed its marker, it did so
+   * after marking the call charged, and `stillDue` (read after the sequence) says so. The
+   * balance never goes below 0. Returns the amount charged (also on a repeat), `undefined`
+   * when the user does not exist, `null` when the call is no longer due.
    */
   async chargeCallOnce(
     userId: Types.ObjectId | string,
     callLogId: string,
     cost: number,
-  ): Promise<number | undefined> {
+    stillDue: () => Promise<boolean>,
+  ): Promise<number | null | undefined> {
     for (let attempt = 0; attempt < 50; attempt += 1) {
       const user = await this.users
-        .findById(userId, { credits: 1, pendingCharges: 1 })
-        .lean<Pick<UserDocument, 'credits' | 'pendingCharges'>>()
+        .findById(userId, { credits: 1, pendingCharges: 1, chargeSequence: 1 })
+        .lean<Pick<UserDocument, 'credits' | 'pendingCharges' | 'chargeSequence'>>()
         .exec();
       if (!user) {
         return undefined;
@@ -194,12 +198,24 @@ export class UsersRepository {
       if (previous !== undefined) {
         return Number(previous.slice(callLogId.length + 1));
       }
+      if (!(await stillDue())) {
+        return null;
+      }
       const charge = Math.max(0, Math.min(user.credits, cost));
+      const sequence =
+        user.chargeSequence === undefined
+          ? { chargeSequence: { $exists: false } }
+          : { chargeSequence: user.chargeSequence };
       const result = await this.users
         .updateOne(
-          { _id: userId, credits: user.credits, pendingChargeCallIds: { $ne: callLogId } },
           {
-            $inc: { credits: -charge },
+            _id: userId,
+            credits: user.credits,
+            ...sequence,
+            pendingChargeCallIds: { $ne: callLogId },
+          },
+          {
+            $inc: { credits: -charge, chargeSequence: 1 },
             $push: { pendingChargeCallIds: callLogId, pendingCharges: `${callLogId}|${charge}` },
           },
         )

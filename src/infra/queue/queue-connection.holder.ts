@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
@@ -6,7 +6,8 @@ import { closeRedisConnection, createRedisConnection } from '../redis/redis-conn
 
 /**
  * The queue Redis connection (REDIS_QUEUE_URL, which should be a `noeviction` instance),
- * shared by every queue and duplicated by BullMQ for its blocking worker connections.
+ * shared by every queue and duplicated by BullMQ for its blocking worker connections. Locks
+ * live there too: a lock evicted from a cache Redis would let two holders in.
  */
 @Injectable()
 export class QueueConnectionHolder implements OnApplicationShutdown {
@@ -26,3 +27,7 @@ export class QueueConnectionHolder implements OnApplicationShutdown {
     await closeRedisConnection(this.connection);
   }
 }
+
+/** Provides the one queue connection to BullMQ and to the locks. */
+@Module({ providers: [QueueConnectionHolder], exports: [QueueConnectionHolder] })
+export class QueueConnectionModule {}

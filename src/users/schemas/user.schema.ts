@@ -28,6 +28,8 @@ export class User {
   /** Call ids charged but not yet settled, and `callLogId|amount` of each: exactly-once charging. */
   @Prop({ type: [String], default: undefined }) pendingChargeCallIds?: string[];
   @Prop({ type: [String], default: undefined }) pendingCharges?: string[];
+  /** Number of call charges ever applied: the version a charge is conditional on. */
+  @Prop({ type: Number }) chargeSequence?: number;
 }
 
 export type UserDocument = User & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };
