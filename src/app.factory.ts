@@ -42,12 +42,21 @@ function setUpSwagger(app: NestFastifyApplication): void {
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }
 
+/** A hop count as the function Fastify builds from one (its adapter's type takes no number). */
+function trustProxyOption(
+  trustProxy: AppConfig['trustProxy'],
+): false | string[] | ((address: string, hop: number) => boolean) {
+  return typeof trustProxy === 'number' ? (_address, hop) => hop < trustProxy : trustProxy;
+}
+
 /** Builds the fully configured application (used by main, tests and benchmarks). */
 export async function createApp(options: AppModuleOptions = {}): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     genReqId: requestIdOf,
     bodyLimit: options.config?.bodyLimitBytes ?? 256 * 1024,
-    trustProxy: false,
+    // Only the configured load balancer may say who the client is (X-Forwarded-For); with
+    // nothing configured the header is ignored, so a client cannot pick its throttling IP.
+    trustProxy: trustProxyOption(options.config?.trustProxy ?? false),
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forRoot(options),

@@ -1,7 +1,7 @@
 import { JwtService } from '@nestjs/jwt';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { login, registerUser } from './support/factories.js';
+import { login, registerUser, type TestUser } from './support/factories.js';
 import { call } from './support/http.js';
 import { createTestContext, type TestContext, uniqueName } from './support/test-app.js';
 
@@ -245,40 +245,205 @@ describe('auth', () => {
   });
 
   describe('throttling', () => {
-    it('limits login attempts per IP with 429 and Retry-After, in Redis', async () => {
+    const randomAddress = (prefix: string): string =>
+      `${prefix}.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`;
+
+    /** A new account, registered from an address of its own so register limits stay apart. */
+    const registerFresh = async (throttled: TestContext): Promise<TestUser> => {
+      const email = `${uniqueName('owner')}@example.com`;
+      const password = 'correct horse battery';
+      const response = await call(throttled.app, 'POST', '/api/v1/auth/register', {
+        body: { email, password, name: 'Owner' },
+        remoteAddress: randomAddress('10.30'),
+      });
+      expect(response.status).toBe(201);
+      return { id: response.body.user.id, email, password, token: response.body.accessToken };
+    };
+
+    const loginStatus = async (
+      app: TestContext['app'],
+      body: { email: string; password: string },
+      remoteAddress: string,
+      headers: Record<string, string> = {},
+    ): Promise<number> =>
+      (
+        await call(app, 'POST', '/api/v1/auth/login', {
+          body: { email: body.email, password: body.password },
+          remoteAddress,
+          headers,
+        })
+      ).status;
+
+    it('lets the owner log in from their IP after 20 failures for their email from other IPs', async () => {
       const throttled = await createTestContext({ THROTTLE_AUTH_LIMIT: '3' });
       try {
-        const address = `10.1.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`;
-        const statuses: number[] = [];
-        let last;
-        for (let attempt = 0; attempt < 5; attempt += 1) {
-          last = await call(throttled.app, 'POST', '/api/v1/auth/login', {
-            body: { email: `${uniqueName('ip')}@example.com`, password: 'whatever1' },
-            remoteAddress: address,
-          });
-          statuses.push(last.status);
+        const admin = await registerFresh(throttled);
+        const failures: number[] = [];
+        for (let attempt = 0; attempt < 20; attempt += 1) {
+          failures.push(
+            await loginStatus(
+              throttled.app,
+              { email: admin.email, password: 'guessed wrong' },
+              `10.2.${attempt}.${Math.floor(Math.random() * 250)}`,
+            ),
+          );
         }
-        expect(statuses).toEqual([401, 401, 401, 429, 429]);
-        expect(Number(last?.headers['retry-after'])).toBeGreaterThan(0);
-        expect(await throttled.redis.exists(`ratelimit:auth:login:ip:${address}`)).toBe(1);
+        expect(failures).toEqual(Array.from({ length: 20 }, () => 401));
+        expect(await loginStatus(throttled.app, admin, randomAddress('10.20'))).toBe(200);
       } finally {
         await throttled.close();
       }
     });
 
-    it('limits login attempts per email across IPs', async () => {
+    it('throttles failures for one email from one IP with 429 and Retry-After, even with the right password', async () => {
+      const throttled = await createTestContext({ THROTTLE_AUTH_LIMIT: '3' });
+      try {
+        const user = await registerFresh(throttled);
+        const address = randomAddress('10.1');
+        const statuses: number[] = [];
+        for (let attempt = 0; attempt < 4; attempt += 1) {
+          statuses.push(
+            await loginStatus(throttled.app, { email: user.email, password: 'wrong' }, address),
+          );
+        }
+        const blocked = await call(throttled.app, 'POST', '/api/v1/auth/login', {
+          body: { email: user.email, password: user.password },
+          remoteAddress: address,
+        });
+        expect([...statuses, blocked.status]).toEqual([401, 401, 401, 429, 429]);
+        expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+        expect(
+          await throttled.redis.exists(
+            `ratelimit:auth:login:pair:email:${user.email}:${address}`,
+            `ratelimit:auth:login:ip:${address}`,
+          ),
+        ).toBe(2);
+        // Another address is not affected by this pair's failures.
+        expect(await loginStatus(throttled.app, user, randomAddress('10.21'))).toBe(200);
+      } finally {
+        await throttled.close();
+      }
+    });
+
+    it('starts the count again after a successful login', async () => {
+      const throttled = await createTestContext({ THROTTLE_AUTH_LIMIT: '3' });
+      try {
+        const user = await registerFresh(throttled);
+        const address = randomAddress('10.4');
+        const wrong = { email: user.email, password: 'wrong' };
+        const statuses = [
+          await loginStatus(throttled.app, wrong, address),
+          await loginStatus(throttled.app, wrong, address),
+          await loginStatus(throttled.app, user, address),
+          await loginStatus(throttled.app, wrong, address),
+          await loginStatus(throttled.app, wrong, address),
+          await loginStatus(throttled.app, wrong, address),
+          await loginStatus(throttled.app, wrong, address),
+        ];
+        expect(statuses).toEqual([401, 401, 200, 401, 401, 401, 429]);
+      } finally {
+        await throttled.close();
+      }
+    });
+
+    it('caps failures from one IP across many emails (THROTTLE_AUTH_IP_LIMIT)', async () => {
+      const throttled = await createTestContext({
+        THROTTLE_AUTH_LIMIT: '3',
+        THROTTLE_AUTH_IP_LIMIT: '5',
+      });
+      try {
+        const address = randomAddress('10.5');
+        const statuses: number[] = [];
+        for (let attempt = 0; attempt < 7; attempt += 1) {
+          statuses.push(
+            await loginStatus(
+              throttled.app,
+              { email: `${uniqueName('spray')}@example.com`, password: 'whatever1' },
+              address,
+            ),
+          );
+        }
+        expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429]);
+      } finally {
+        await throttled.close();
+      }
+    });
+
+    it('limits registrations per IP', async () => {
       const throttled = await createTestContext({ THROTTLE_AUTH_LIMIT: '2' });
       try {
-        const email = `${uniqueName('target')}@example.com`;
+        const address = randomAddress('10.6');
         const statuses: number[] = [];
         for (let attempt = 0; attempt < 3; attempt += 1) {
-          const response = await call(throttled.app, 'POST', '/api/v1/auth/login', {
-            body: { email, password: 'whatever1' },
-            remoteAddress: `10.2.${attempt}.${Math.floor(Math.random() * 250)}`,
+          const response = await call(throttled.app, 'POST', '/api/v1/auth/register', {
+            body: {
+              email: `${uniqueName('reg')}@example.com`,
+              password: 'password123',
+              name: 'R',
+            },
+            remoteAddress: address,
           });
           statuses.push(response.status);
         }
+        expect(statuses).toEqual([201, 201, 429]);
+        expect(await throttled.redis.exists(`ratelimit:auth:register:ip:${address}`)).toBe(1);
+      } finally {
+        await throttled.close();
+      }
+    });
+
+    it('ignores X-Forwarded-For unless TRUST_PROXY names the peer', async () => {
+      const throttled = await createTestContext({ THROTTLE_AUTH_LIMIT: '2' });
+      try {
+        const email = `${uniqueName('xff')}@example.com`;
+        const proxy = randomAddress('10.7');
+        const statuses: number[] = [];
+        for (let attempt = 0; attempt < 3; attempt += 1) {
+          statuses.push(
+            await loginStatus(throttled.app, { email, password: 'whatever1' }, proxy, {
+              'x-forwarded-for': `203.0.113.${attempt + 1}`,
+            }),
+          );
+        }
+        // Every "client" counted as the peer itself: one pair, throttled.
         expect(statuses).toEqual([401, 401, 429]);
+        expect(await throttled.redis.exists(`ratelimit:auth:login:ip:${proxy}`)).toBe(1);
+      } finally {
+        await throttled.close();
+      }
+    });
+
+    it('takes the client IP from X-Forwarded-For set by the trusted proxy (TRUST_PROXY)', async () => {
+      const throttled = await createTestContext({
+        THROTTLE_AUTH_LIMIT: '2',
+        TRUST_PROXY: '10.8.0.0/16',
+      });
+      try {
+        const email = `${uniqueName('xff')}@example.com`;
+        const proxy = randomAddress('10.8');
+        const client = (attempt: number): string => `198.51.100.${attempt + 1}`;
+        const statuses: number[] = [];
+        for (let attempt = 0; attempt < 3; attempt += 1) {
+          statuses.push(
+            await loginStatus(throttled.app, { email, password: 'whatever1' }, proxy, {
+              'x-forwarded-for': client(attempt),
+            }),
+          );
+        }
+        expect(statuses).toEqual([401, 401, 401]);
+        expect(await throttled.redis.exists(`ratelimit:auth:login:ip:${client(0)}`)).toBe(1);
+        expect(await throttled.redis.exists(`ratelimit:auth:login:ip:${proxy}`)).toBe(0);
+        // The same client behind the proxy is throttled on its own address.
+        expect(
+          await loginStatus(throttled.app, { email, password: 'whatever1' }, proxy, {
+            'x-forwarded-for': client(0),
+          }),
+        ).toBe(401);
+        expect(
+          await loginStatus(throttled.app, { email, password: 'whatever1' }, proxy, {
+            'x-forwarded-for': client(0),
+          }),
+        ).toBe(429);
       } finally {
         await throttled.close();
       }

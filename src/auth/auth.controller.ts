@@ -1,4 +1,13 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Post, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  HttpStatus,
+  Post,
+  UseGuards,
+  UseInterceptors,
+} from '@nestjs/common';
 import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiBearerAuth,
@@ -18,11 +27,12 @@ import {
 } from '../common/decorators/current-user.decorator.js';
 import { Public } from '../common/decorators/public.decorator.js';
 import { UserResponse } from '../users/dto/user.response.js';
-import { AuthThrottleGuard } from './auth-throttle.guard.js';
 import { AuthService } from './auth.service.js';
 import { AuthResponse } from './dto/auth.response.js';
 import { LoginDto } from './dto/login.dto.js';
 import { RegisterDto } from './dto/register.dto.js';
+import { PasswordAttemptsInterceptor } from './password-attempts.interceptor.js';
+import { RegisterThrottleGuard } from './register-throttle.guard.js';
 
 @ApiTags('auth')
 @Controller('auth')
@@ -31,26 +41,28 @@ export class AuthController {
 
   @Public()
   @SkipThrottle()
-  @UseGuards(AuthThrottleGuard)
+  @UseGuards(RegisterThrottleGuard)
   @Post('register')
   @ApiOperation({ summary: 'Create an account and get an access token' })
   @ApiCreatedResponse({ type: AuthResponse })
   @ApiConflictResponse({ description: 'Email already registered' })
-  @ApiTooManyRequestsResponse({ description: 'Too many attempts from this IP or for this email' })
+  @ApiTooManyRequestsResponse({ description: 'Too many registrations from this IP' })
   register(@Body() dto: RegisterDto): Promise<AuthResponse> {
     return this.authService.register(dto);
   }
 
   @Public()
   @SkipThrottle()
-  @UseGuards(AuthThrottleGuard)
+  @UseInterceptors(PasswordAttemptsInterceptor)
   @Post('login')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Exchange email and password for an access token' })
   @ApiOkResponse({ type: AuthResponse })
   @ApiUnauthorizedResponse({ description: 'Wrong email or password' })
   @ApiForbiddenResponse({ description: 'Account disabled' })
-  @ApiTooManyRequestsResponse({ description: 'Too many attempts from this IP or for this email' })
+  @ApiTooManyRequestsResponse({
+    description: 'Too many failed logins for this email from this IP, or from this IP overall',
+  })
   login(@Body() dto: LoginDto): Promise<AuthResponse> {
     return this.authService.login(dto);
   }

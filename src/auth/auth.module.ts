@@ -4,13 +4,15 @@ import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AdminRequestAuthenticator } from './admin-request.authenticator.js';
-import { AuthThrottleGuard } from './auth-throttle.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { AccessTokenVerifier } from './access-token.verifier.js';
 import { DashboardSessionTokens } from './dashboard-session-tokens.js';
 import { JwtAuthGuard } from './jwt-auth.guard.js';
+import { FailedAttemptsLimiter } from './failed-attempts.limiter.js';
+import { PasswordAttemptsInterceptor } from './password-attempts.interceptor.js';
 import { PasswordHasher } from './password-hasher.js';
+import { RegisterThrottleGuard } from './register-throttle.guard.js';
 
 @Module({
   imports: [
@@ -29,7 +31,9 @@ import { PasswordHasher } from './password-hasher.js';
     PasswordHasher,
     AccessTokenVerifier,
     JwtAuthGuard,
-    AuthThrottleGuard,
+    RegisterThrottleGuard,
+    FailedAttemptsLimiter,
+    PasswordAttemptsInterceptor,
     AdminRequestAuthenticator,
     DashboardSessionTokens,
   ],
@@ -38,7 +42,8 @@ import { PasswordHasher } from './password-hasher.js';
     PasswordHasher,
     AccessTokenVerifier,
     AdminRequestAuthenticator,
-    AuthThrottleGuard,
+    FailedAttemptsLimiter,
+    PasswordAttemptsInterceptor,
     DashboardSessionTokens,
   ],
 })

@@ -151,6 +151,29 @@ describe('loadConfig', () => {
     expect(config.publicBaseUrl).toBe('https://voice.example.com');
   });
 
+  describe('TRUST_PROXY', () => {
+    it('ignores forwarded headers by default', () => {
+      expect(loadConfig({}).config.trustProxy).toBe(false);
+      expect(loadConfig({ TRUST_PROXY: 'false' }).config.trustProxy).toBe(false);
+    });
+
+    it('reads a hop count or a list of addresses and CIDRs', () => {
+      expect(loadConfig({ TRUST_PROXY: '2' }).config.trustProxy).toBe(2);
+      expect(
+        loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.7,fd00::/8' }).config.trustProxy,
+      ).toEqual(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
+    });
+
+    it.each(['true', '*', '10.0.0.0/33', 'load-balancer', '0', '10.0.0.1/8/1'])(
+      'refuses TRUST_PROXY=%s, naming it',
+      (value) => {
+        expect(problemsOf({ TRUST_PROXY: value }).problems).toEqual([
+          expect.stringContaining('TRUST_PROXY'),
+        ]);
+      },
+    );
+  });
+
   it('uses the documented defaults', () => {
     const { config } = loadConfig({});
     expect(config.port).toBe(3000);
@@ -158,7 +181,12 @@ describe('loadConfig', () => {
     expect(config.redis.url).toBe('redis://127.0.0.1:6379');
     expect(config.jwt.expiresIn).toBe('7d');
     expect(config.bcryptRounds).toBe(10);
-    expect(config.throttle).toMatchObject({ ttlSeconds: 60, limit: 300, authLimit: 10 });
+    expect(config.throttle).toMatchObject({
+      ttlSeconds: 60,
+      limit: 300,
+      authLimit: 10,
+      authIpLimit: 100,
+    });
     expect(config.publicBaseUrl).toBe('http://localhost:3000');
     expect(config.backup).toEqual({ dir: './backups', retentionDays: 30, cron: '0 2 * * *' });
   });

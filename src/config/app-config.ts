@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 
 export type NodeEnvironment = 'development' | 'production' | 'test';
 
@@ -27,7 +28,20 @@ export interface AppConfig {
   jwt: { secret: string; expiresIn: string; expiresInSeconds: number };
   bcryptRounds: number;
   encryptionKey: Buffer;
-  throttle: { ttlSeconds: number; limit: number; authLimit: number; authWindowSeconds: number };
+  throttle: {
+    ttlSeconds: number;
+    limit: number;
+    /** Failed logins per window for one (email, IP) pair; register attempts per IP. */
+    authLimit: number;
+    /** Failed logins per window from one IP, whatever the email (spraying many accounts). */
+    authIpLimit: number;
+    authWindowSeconds: number;
+  };
+  /**
+   * Fastify's trustProxy: which peers may set X-Forwarded-For (addresses/CIDRs of the load
+   * balancer, or a hop count). `false` ignores the header, so clients cannot pick their IP.
+   */
+  trustProxy: false | number | string[];
   calls: {
     outboundLimit: number;
     outboundWindowSeconds: number;
@@ -40,6 +54,8 @@ export interface AppConfig {
     placementConcurrency: number;
     /** First wait before a placement job runs again (doubles per attempt, 5 attempts). */
     placementRetryDelayMs: number;
+    /** Inbound call webhooks accepted per minute for one webhook token. */
+    inboundPerMinute: number;
   };
   rates: {
     telephonyPerMinute: number;
@@ -198,6 +214,46 @@ function readEncryptionKey(reader: Reader, production: boolean): Buffer {
   return randomBytes(32);
 }
 
+function readTrustProxy(reader: Reader): false | number | string[] {
+  const raw = reader.optional('TRUST_PROXY');
+  if (raw === undefined || raw.toLowerCase() === 'false') {
+    return false;
+  }
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops >= 1 && hops <= 10) {
+      return hops;
+    }
+  }
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const invalid = entries.filter((entry) => !isAddressOrCidr(entry));
+  if (invalid.length > 0 || entries.length === 0) {
+    // `true` is refused on purpose: trusting every peer lets any client choose its own IP.
+    reader.problems.push(
+      'TRUST_PROXY must be false, a hop count from 1 to 10, or a comma list of the load ' +
+        `balancer's addresses or CIDRs (got "${raw}")`,
+    );
+    return false;
+  }
+  return entries;
+}
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) {
+    return false;
+  }
+  if (prefix === undefined) {
+    return true;
+  }
+  const bits = Number(prefix);
+  return /^\d+$/.test(prefix) && bits <= (family === 4 ? 32 : 128);
+}
+
 function readCorsOrigins(reader: Reader, production: boolean): string[] | true {
   const raw = reader.optional('CORS_ORIGINS');
   if (raw === undefined) {
@@ -244,6 +300,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
     host: reader.text('HOST', '0.0.0.0'),
     logLevel: reader.text('LOG_LEVEL', production ? 'info' : 'debug'),
     corsOrigins: readCorsOrigins(reader, production),
+    trustProxy: readTrustProxy(reader),
     bodyLimitBytes: reader.integer('BODY_LIMIT_BYTES', 256 * 1024, 1024, 50 * 1024 * 1024),
     publicBaseUrl: reader
       .url('PUBLIC_BASE_URL', `http://localhost:${port}`, ['http:', 'https:'])
@@ -276,6 +333,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       ttlSeconds: reader.integer('THROTTLE_TTL_SECONDS', 60, 1, 86400),
       limit: reader.integer('THROTTLE_LIMIT', 300, 1, 1_000_000),
       authLimit: reader.integer('THROTTLE_AUTH_LIMIT', 10, 1, 1_000_000),
+      authIpLimit: reader.integer('THROTTLE_AUTH_IP_LIMIT', 100, 1, 1_000_000),
       authWindowSeconds: 900,
     },
     calls: {
@@ -287,6 +345,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       eventConcurrency: reader.integer('CALL_EVENT_CONCURRENCY', 16, 1, 256),
       placementConcurrency: reader.integer('CALL_PLACEMENT_CONCURRENCY', 8, 1, 256),
       placementRetryDelayMs: reader.integer('CALL_PLACEMENT_RETRY_DELAY_MS', 5000, 10, 600_000),
+      inboundPerMinute: reader.integer('INBOUND_CALLS_PER_MINUTE', 60, 1, 100_000),
     },
     rates: {
       telephonyPerMinute: reader.decimal('RATE_TELEPHONY_PER_MINUTE', 0.03, 0, 1000),

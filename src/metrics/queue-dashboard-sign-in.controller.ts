@@ -10,7 +10,7 @@ import {
   Req,
   Res,
   UseFilters,
-  UseGuards,
+  UseInterceptors,
 } from '@nestjs/common';
 import { SkipThrottle } from '@nestjs/throttler';
 import {
@@ -26,8 +26,8 @@ import {
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { AuthThrottleGuard } from '../auth/auth-throttle.guard.js';
 import { LoginDto } from '../auth/dto/login.dto.js';
+import { PasswordAttemptsInterceptor } from '../auth/password-attempts.interceptor.js';
 import { Public } from '../common/decorators/public.decorator.js';
 import { QueueDashboardSignInFilter } from './queue-dashboard-sign-in.filter.js';
 import { QueueDashboardSignInService } from './queue-dashboard-sign-in.service.js';
@@ -51,7 +51,7 @@ export class QueueDashboardSignInController {
   }
 
   @SkipThrottle()
-  @UseGuards(AuthThrottleGuard)
+  @UseInterceptors(PasswordAttemptsInterceptor)
   @Post('sign-in')
   @Redirect()
   @ApiOperation({
@@ -66,7 +66,9 @@ export class QueueDashboardSignInController {
   @ApiBadRequestResponse({ description: 'Email or password missing (the form again)' })
   @ApiUnauthorizedResponse({ description: 'Wrong email or password (the form again)' })
   @ApiForbiddenResponse({ description: 'Not an active admin, or posted from another site' })
-  @ApiTooManyRequestsResponse({ description: 'Too many attempts from this IP or for this email' })
+  @ApiTooManyRequestsResponse({
+    description: 'Too many failed sign-ins for this email from this IP, or from this IP overall',
+  })
   signInAdmin(
     @Body() dto: LoginDto,
     @Req() request: FastifyRequest,

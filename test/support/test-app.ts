@@ -40,6 +40,9 @@ export function testConfig(environment: Record<string, string> = {}): AppConfig 
     BCRYPT_ROUNDS: '4',
     THROTTLE_LIMIT: '100000',
     THROTTLE_AUTH_LIMIT: '100000',
+    THROTTLE_AUTH_IP_LIMIT: '100000',
+    // Every test file shares the fake Exotel account's budget in the one Redis.
+    EXOTEL_REQUESTS_PER_MINUTE: '100000',
     PUBLIC_BASE_URL: 'https://voice.example.test',
     SCHEDULER_ENABLED: 'false',
     ...environment,

@@ -28,6 +28,12 @@ if hits > tonumber(ARGV[2]) then
 end
 return {hits, windowLeft, 0, 0}`;
 
+const REFUND_SCRIPT = `
+if tonumber(redis.call('get', KEYS[1]) or '0') > 0 then
+  return redis.call('decr', KEYS[1])
+end
+return 0`;
+
 export interface RateLimitResult {
   hits: number;
   windowLeftMs: number;
@@ -53,8 +59,16 @@ export class RateLimiterService {
     return { hits, windowLeftMs, blocked: blocked === 1, retryAfterMs };
   }
 
-  /** Gives back one hit, e.g. when the counted action was refused for another reason. */
+  /**
+   * Gives back one hit, e.g. when the counted action was refused for another reason. Only an
+   * existing counter is lowered: DECR on an expired key would leave -1 without an expiry.
+   */
   async refund(key: string): Promise<void> {
-    await this.redis.decr(key);
+    await this.redis.eval(REFUND_SCRIPT, 1, key);
+  }
+
+  /** Forgets the counter and any block on it (e.g. after a successful login). */
+  async reset(key: string): Promise<void> {
+    await this.redis.del(key, `${key}:blocked`);
   }
 }
