@@ -20,6 +20,7 @@ import {
   type TestContext,
   uniqueName,
 } from './support/test-app.js';
+import { waitFor } from './support/wait-for.js';
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
@@ -390,24 +391,46 @@ describe('maintenance jobs', () => {
 
     it('runs a task started on two instances at once exactly once, and again once it is released', async () => {
       let runs = 0;
+      let finishRun = (): void => undefined;
       const task = {
         name: uniqueName('test-task'),
         cron: '* * * * *',
         lockMs: 10_000,
+        // Holds the lock until the test lets go, so the other instance certainly finds it taken.
         run: async () => {
           runs += 1;
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          await new Promise<void>((resolve) => {
+            finishRun = resolve;
+          });
           return { runs };
         },
       };
       const schedulers = [context.app, peer].map((app) => app.get(MaintenanceScheduler));
       expect(schedulers[0]).not.toBe(schedulers[1]);
 
-      await Promise.all(schedulers.map((scheduler) => scheduler.runLocked(task)));
+      const startOnBoth = async (): Promise<void> => {
+        const runsBefore = runs;
+        let returned = 0;
+        const attempts = schedulers.map((scheduler) =>
+          scheduler.runLocked(task).finally(() => {
+            returned += 1;
+          }),
+        );
+        // The instance running the task cannot return yet: the first back is the one that skipped.
+        await waitFor(
+          () => Promise.resolve(runs > runsBefore && returned > 0 ? true : undefined),
+          10_000,
+          'one instance to run the task and the other to skip it',
+        );
+        finishRun();
+        await Promise.all(attempts);
+      };
+
+      await startOnBoth();
       expect(runs).toBe(1);
       expect(await context.redis.exists(`lock:cron:${task.name}`)).toBe(0);
 
-      await Promise.all(schedulers.map((scheduler) => scheduler.runLocked(task)));
+      await startOnBoth();
       expect(runs).toBe(2);
     });
 
