@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallReconciliationService } from '../src/maintenance/call-reconciliation.service.js';
@@ -452,12 +453,64 @@ describe('maintenance jobs', () => {
       expect(context.logs()).toContain('disk full');
     });
 
-    it('schedules the maintenance tasks of the README', () => {
-      const names = context.app
-        .get(MaintenanceScheduler)
-        .tasks()
-        .map((task) => task.name);
-      expect(names).toEqual(['session-timeout', 'reconcile-calls', 'purge-sessions', 'backup']);
+    it('registers no cron job when SCHEDULER_ENABLED=false', () => {
+      expect(context.config.maintenance.schedulerEnabled).toBe(false);
+      expect([...context.app.get(SchedulerRegistry).getCronJobs().keys()]).toEqual([]);
+    });
+
+    describe('with SCHEDULER_ENABLED=true', () => {
+      // Once a year each, at distinct times, so that no job fires during the test by itself.
+      const CRONS = {
+        'session-timeout': '17 4 1 1 *',
+        'reconcile-calls': '*/20 5 1 1 *',
+        'purge-sessions': '45 6 1 1 *',
+        backup: '5 7 1 1 *',
+      };
+      let scheduled: TestContext;
+
+      beforeAll(async () => {
+        scheduled = await createTestContext({
+          SCHEDULER_ENABLED: 'true',
+          SESSION_TIMEOUT_CRON: CRONS['session-timeout'],
+          RECONCILE_CRON: CRONS['reconcile-calls'],
+          CLEANUP_CRON: CRONS['purge-sessions'],
+          BACKUP_CRON: CRONS.backup,
+        });
+      });
+
+      afterAll(async () => {
+        await scheduled.close();
+      });
+
+      it('registers and starts each maintenance task of the README on its configured cron, in UTC', () => {
+        const jobs = scheduled.app.get(SchedulerRegistry).getCronJobs();
+        expect([...jobs.keys()]).toEqual(Object.keys(CRONS));
+        for (const [name, cron] of Object.entries(CRONS)) {
+          const job = jobs.get(name);
+          expect(job?.cronTime.source, name).toBe(cron);
+          expect(job?.cronTime.timeZone, name).toBe('UTC');
+          expect(job?.isActive, name).toBe(true);
+        }
+      });
+
+      it('does the work of its task when a cron job ticks', async () => {
+        const sessionId = `sess_${randomBytes(12).toString('hex')}`;
+        const longAgo = new Date(Date.now() - 8 * DAY);
+        await scheduled.db
+          .collection('sessions')
+          .insertOne({ sessionId, status: 'ended', lastActivityAt: longAgo, updatedAt: longAgo });
+
+        await scheduled.app.get(SchedulerRegistry).getCronJob('purge-sessions').fireOnTick();
+
+        await waitFor(
+          async () =>
+            (await scheduled.db.collection('sessions').findOne({ sessionId })) === null
+              ? true
+              : undefined,
+          10_000,
+          'the purge-sessions tick to delete the ended session',
+        );
+      });
     });
   });
 });
