@@ -1,9 +1,21 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Logger } from '@nestjs/common';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Redis } from 'ioredis';
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  inject,
+  it,
+  vi,
+} from 'vitest';
 import type { AppConfig } from '../src/config/app-config.js';
 import { ExotelClient, exotelFlowUrl } from '../src/telephony/exotel/exotel.client.js';
+import { ExotelRequestBudget } from '../src/telephony/exotel/exotel-request-budget.js';
 import { ExotelApiError } from '../src/telephony/exotel/exotel.errors.js';
 import type {
   ConnectCallRequest,
@@ -14,7 +26,7 @@ import {
   type FakeExotel,
   startFakeExotel,
 } from './support/fake-exotel-server.js';
-import { testConfig } from './support/test-app.js';
+import { testConfig, uniqueName } from './support/test-app.js';
 
 const CREDENTIALS: ExotelCredentials = {
   apiKey: DEFAULT_FAKE_ACCOUNT.apiKey,
@@ -82,11 +94,15 @@ describe('ExotelClient against the fake Exotel', () => {
   let fake: FakeExotel;
   let config: AppConfig;
   let client: ExotelClient;
+  let redis: Redis;
+  let budget: ExotelRequestBudget;
 
   beforeAll(async () => {
     fake = await startFakeExotel();
     config = testConfig({ EXOTEL_API_BASE_URL: fake.baseUrl });
-    client = new ExotelClient(config, FAST);
+    redis = new Redis(inject('redisUrl'));
+    budget = new ExotelRequestBudget(redis, config);
+    client = new ExotelClient(config, budget, FAST);
   });
 
   beforeEach(() => {
@@ -98,6 +114,8 @@ describe('ExotelClient against the fake Exotel', () => {
   });
 
   afterAll(async () => {
+    await redis.del(`ratelimit:exotel:${CREDENTIALS.sid}`, 'ratelimit:exotel:someone-else');
+    redis.disconnect();
     await fake.close();
   });
 
@@ -183,7 +201,7 @@ describe('ExotelClient against the fake Exotel', () => {
     });
 
     it('never repeats a connect whose answer timed out', async () => {
-      const impatient = new ExotelClient(config, { ...FAST, timeoutMs: 100 });
+      const impatient = new ExotelClient(config, budget, { ...FAST, timeoutMs: 100 });
       fake.loseAnswerNext({ delayMs: 600 });
 
       const error = await failureOf(impatient.connectCall(CREDENTIALS, REQUEST));
@@ -201,10 +219,14 @@ describe('ExotelClient against the fake Exotel', () => {
     it('repeats a connect when the connection was refused (certainly not sent)', async () => {
       const gone = await startFakeExotel();
       await gone.close();
-      const unreachable = new ExotelClient(testConfig({ EXOTEL_API_BASE_URL: gone.baseUrl }), {
-        ...FAST,
-        maxRetries: 2,
-      });
+      const unreachable = new ExotelClient(
+        testConfig({ EXOTEL_API_BASE_URL: gone.baseUrl }),
+        budget,
+        {
+          ...FAST,
+          maxRetries: 2,
+        },
+      );
       const warn = vi.spyOn(Logger.prototype, 'warn');
 
       const error = await failureOf(unreachable.connectCall(CREDENTIALS, REQUEST));
@@ -321,7 +343,11 @@ describe('ExotelClient against the fake Exotel', () => {
 
   describe('timeouts and unreachable servers', () => {
     it('gives up on a slow answer after the timeout and reports a network error', async () => {
-      const impatient = new ExotelClient(config, { ...FAST, timeoutMs: 100, maxRetries: 1 });
+      const impatient = new ExotelClient(config, budget, {
+        ...FAST,
+        timeoutMs: 100,
+        maxRetries: 1,
+      });
       fake.delayNext(600, 2);
       const started = Date.now();
 
@@ -335,10 +361,14 @@ describe('ExotelClient against the fake Exotel', () => {
     it('reports a network error when nothing listens, after retrying', async () => {
       const gone = await startFakeExotel();
       await gone.close();
-      const unreachable = new ExotelClient(testConfig({ EXOTEL_API_BASE_URL: gone.baseUrl }), {
-        ...FAST,
-        maxRetries: 2,
-      });
+      const unreachable = new ExotelClient(
+        testConfig({ EXOTEL_API_BASE_URL: gone.baseUrl }),
+        budget,
+        {
+          ...FAST,
+          maxRetries: 2,
+        },
+      );
 
       const error = await failureOf(unreachable.getCallDetails(CREDENTIALS, 'fake-1'));
 
@@ -396,6 +426,28 @@ describe('ExotelClient against the fake Exotel', () => {
     });
   });
 
+  describe("the account's request budget", () => {
+    it('is shared by every instance: the limit holds across them, and the one over it waits', async () => {
+      const account = uniqueName('acct');
+      const limited = {
+        ...config,
+        exotel: { ...config.exotel, requestsPerMinute: 2, requestWindowMs: 400 },
+      };
+      const first = new ExotelRequestBudget(redis, limited);
+      const second = new ExotelRequestBudget(redis, limited);
+      const started = Date.now();
+
+      await Promise.all([first.acquire(account), second.acquire(account)]);
+      expect(await redis.zcard(`ratelimit:exotel:${account}`)).toBe(2);
+      await second.acquire(account);
+
+      // The third request had to wait for the window to move on.
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+      expect(await redis.zcard(`ratelimit:exotel:${account}`)).toBe(1);
+      await redis.del(`ratelimit:exotel:${account}`);
+    });
+  });
+
   describe('the API host', () => {
     it.each([
       ['an internal host', 'internal.example.com'],
@@ -403,7 +455,7 @@ describe('ExotelClient against the fake Exotel', () => {
       ['a host with a port', 'api.exotel.com:6379'],
       ['a look-alike', 'api.exotel.com.attacker.example'],
     ])('refuses %s stored as subdomain before sending anything', async (_case, subdomain) => {
-      const direct = new ExotelClient(testConfig(), FAST);
+      const direct = new ExotelClient(testConfig(), budget, FAST);
 
       const error = await failureOf(direct.connectCall({ ...CREDENTIALS, subdomain }, REQUEST));
 

@@ -160,7 +160,11 @@ describe('outbound calls through the fake Exotel', () => {
       .collection('sessions')
       .distinct('sessionId', { userId: { $in: userIds.map((id) => new ObjectId(id)) } });
     const keys = [
-      ...userIds.flatMap((id) => [`ratelimit:calls:outbound:${id}`, `user:token:${id}`]),
+      ...userIds.flatMap((id) => [
+        `ratelimit:calls:outbound:${id}`,
+        `user:token:${id}`,
+        `calls:active:${id}`,
+      ]),
       ...sessionIds.map((sessionId) => `session:${String(sessionId)}`),
     ];
     if (keys.length > 0) {
@@ -765,6 +769,22 @@ describe('outbound calls through the fake Exotel', () => {
       const afterHangup = await placeCall(limited, line);
       expect(afterHangup.status).toBe(202);
       await hangUp(line, afterHangup.body.id as string);
+    });
+
+    it('gives the last slot to exactly one of 5 simultaneous requests', async () => {
+      const line = await newLine(limited);
+
+      const responses = await Promise.all(
+        Array.from({ length: 5 }, () => placeCall(limited, line)),
+      );
+
+      const accepted = responses.filter((response) => response.status === 202);
+      expect(accepted).toHaveLength(1);
+      expect(responses.filter((response) => response.status === 429)).toHaveLength(4);
+      expect(await callsOf(line.user.id)).toBe(1);
+      expect(await limited.redis.zcard(`calls:active:${line.user.id}`)).toBe(1);
+      await hangUp(line, accepted[0]?.body.id as string);
+      expect(await limited.redis.zcard(`calls:active:${line.user.id}`)).toBe(0);
     });
   });
 });

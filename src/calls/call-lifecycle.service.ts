@@ -4,6 +4,7 @@ import type { SessionDocument } from '../sessions/schemas/session.schema.js';
 import { RedisLockService } from '../infra/lock/redis-lock.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
+import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
 import { isSuccessful, isTerminal, statusesBefore } from './call-status.js';
@@ -50,6 +51,7 @@ export class CallLifecycleService {
     private readonly agents: AgentsRepository,
     private readonly costs: CallCostCalculator,
     private readonly locks: RedisLockService,
+    private readonly slots: ActiveCallSlots,
   ) {}
 
   async applyEvent(event: CallStatusEvent): Promise<CallLogDocument | null> {
@@ -133,6 +135,7 @@ export class CallLifecycleService {
       return 'skipped';
     }
     const session = await this.sessions.end(call.sessionId, call.endedAt ?? new Date());
+    await this.slots.release(call.userId.toString(), call.sessionId);
 
     if (!call.billing) {
       await this.callLogs.prepareBilling(

@@ -86,10 +86,6 @@ export class CallLogsRepository {
       .exec();
   }
 
-  countActiveForUser(userId: string): Promise<number> {
-    return this.callLogs.countDocuments({ userId, status: { $in: ACTIVE_CALL_STATUSES } }).exec();
-  }
-
   /**
    * Moves the call to `change.status` only from an earlier status (atomic), so a late or
    * repeated event never moves a call backwards. Null when the move does not apply.

@@ -5,6 +5,7 @@ import { Queues } from '../infra/queue/queues.js';
 import { PhonesModule } from '../phones/phones.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { UsersModule } from '../users/users.module.js';
+import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallEventsProcessor } from './call-events.processor.js';
 import { CallLifecycleService } from './call-lifecycle.service.js';
@@ -29,6 +30,7 @@ const queues = BullModule.registerQueue(
   ],
   controllers: [CallsController],
   providers: [
+    ActiveCallSlots,
     CallLogsRepository,
     CallLifecycleService,
     CallCostCalculator,
@@ -37,6 +39,7 @@ const queues = BullModule.registerQueue(
     CallEventsProcessor,
   ],
   exports: [
+    ActiveCallSlots,
     CallLogsRepository,
     CallLifecycleService,
     queues,

@@ -11,14 +11,17 @@ import { DEFAULT_JOB_OPTIONS, Jobs, Queues } from '../infra/queue/queues.js';
 import { RedisKeys } from '../infra/redis/redis-keys.js';
 import { toE164 } from '../phones/phone-number.js';
 import { PhonesService } from '../phones/phones.service.js';
+import type { NewSession } from '../sessions/sessions.repository.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
+import { ActiveCallSlots } from './active-call-slots.js';
 import { CallLifecycleService } from './call-lifecycle.service.js';
 import { toCallLogResponse } from './call-log.response.js';
 import { CallLogsRepository } from './call-logs.repository.js';
 import { isTerminal } from './call-status.js';
 import { CallsErrorCode, CallsException } from './calls.exception.js';
 import type { CallLogResponse, CreateCallDto, ListCallsQueryDto } from './dto/call.dto.js';
+import type { CallLogDocument } from './schemas/call-log.schema.js';
 
 export interface PlaceCallJob {
   callLogId: string;
@@ -40,6 +43,7 @@ export class CallsService {
     private readonly sessions: SessionsService,
     private readonly lifecycle: CallLifecycleService,
     private readonly rateLimiter: RateLimiterService,
+    private readonly slots: ActiveCallSlots,
     @InjectQueue(Queues.callPlacement) private readonly placementQueue: Queue<PlaceCallJob>,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -79,29 +83,56 @@ export class CallsService {
         credits: user.credits,
       });
     }
-    await this.checkLimits(userId);
-
     const sessionId = newSessionId();
+    await this.checkLimits(userId, sessionId);
+    try {
+      const callLog = await this.record(userId, sessionId, {
+        agentId: agent._id,
+        phone,
+        to,
+        config,
+        metadata: dto.metadata,
+      });
+      return toCallLogResponse(callLog);
+    } catch (error) {
+      // Nothing was recorded or queued for certain: the slot goes back.
+      await this.slots.release(userId, sessionId);
+      throw error;
+    }
+  }
+
+  /** The call log, its session and its placement job. */
+  private async record(
+    userId: string,
+    sessionId: string,
+    call: {
+      agentId: Types.ObjectId;
+      phone: { number: string };
+      to: string;
+      config: NewSession['agentConfig'];
+      metadata?: Record<string, unknown>;
+    },
+  ): Promise<CallLogDocument> {
     const callLog = await this.callLogs.create({
       sessionId,
       userId: new Types.ObjectId(userId),
-      agentId: agent._id,
-      fromPhone: phone.number,
-      toPhone: to,
+      agentId: call.agentId,
+      fromPhone: call.phone.number,
+      toPhone: call.to,
       direction: 'outbound',
       status: 'initiated',
-      metadata: dto.metadata,
+      metadata: call.metadata,
     });
     const now = new Date();
     await this.sessions.start({
       sessionId,
       userId: new Types.ObjectId(userId),
-      agentId: agent._id,
+      agentId: call.agentId,
       callLogId: callLog._id,
-      userPhone: to,
-      agentPhone: phone.number,
-      agentConfig: config,
-      metadata: dto.metadata,
+      userPhone: call.to,
+      agentPhone: call.phone.number,
+      agentConfig: call.config,
+      metadata: call.metadata,
       startedAt: now,
       lastActivityAt: now,
     });
@@ -116,7 +147,7 @@ export class CallsService {
         jobId: callLogId,
       },
     );
-    return toCallLogResponse(callLog);
+    return callLog;
   }
 
   async list(userId: string, query: ListCallsQueryDto): Promise<Page<CallLogResponse>> {
@@ -183,7 +214,8 @@ export class CallsService {
     return this.get(userId, callLogId);
   }
 
-  private async checkLimits(userId: string): Promise<void> {
+  /** The outbound allowance (per 900 s), then a concurrent-call slot, both taken atomically. */
+  private async checkLimits(userId: string, sessionId: string): Promise<void> {
     const { outboundLimit, outboundWindowSeconds, maxConcurrent } = this.config.calls;
     const key = RedisKeys.rateLimit('calls:outbound', userId);
     const hit = await this.rateLimiter.hit(key, outboundLimit, outboundWindowSeconds * 1000);
@@ -196,13 +228,13 @@ export class CallsService {
         },
       );
     }
-    const active = await this.callLogs.countActiveForUser(userId);
-    if (active >= maxConcurrent) {
+    const slot = await this.slots.reserve(userId, sessionId);
+    if (!slot.taken) {
       // This attempt places no call: it must not use up the caller's outbound allowance.
       await this.rateLimiter.refund(key);
       throw new CallsException(
         CallsErrorCode.TooManyActiveCalls,
-        `At most ${maxConcurrent} calls may be active at once (now ${active})`,
+        `At most ${maxConcurrent} calls may be active at once (now ${slot.active})`,
       );
     }
   }

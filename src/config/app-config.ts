@@ -72,7 +72,8 @@ export interface AppConfig {
     reconcileCron: string;
     cleanupCron: string;
   };
-  exotel: { apiBaseUrl?: string; requestsPerMinute: number };
+  /** `requestWindowMs` is Exotel's (a minute); only tests shorten it. */
+  exotel: { apiBaseUrl?: string; requestsPerMinute: number; requestWindowMs: number };
   admin: { email?: string; password?: string };
   backup: { dir: string; retentionDays: number; cron: string };
 }
@@ -365,6 +366,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
     exotel: {
       apiBaseUrl: reader.optional('EXOTEL_API_BASE_URL'),
       requestsPerMinute: reader.integer('EXOTEL_REQUESTS_PER_MINUTE', 200, 1, 100_000),
+      requestWindowMs: 60_000,
     },
     admin: { email: adminEmail?.toLowerCase(), password: adminPassword },
     backup: {

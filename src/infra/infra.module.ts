@@ -47,6 +47,7 @@ import { RedisModule } from './redis/redis.module.js';
   providers: [SecretBoxService, RedisLockService, ApiCacheService, MongoServerInfo],
   exports: [
     RedisModule,
+    QueueConnectionModule,
     CacheModule,
     SecretBoxService,
     RedisLockService,

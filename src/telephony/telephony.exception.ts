@@ -7,6 +7,9 @@ export enum TelephonyErrorCode {
   InvalidCallback = 'TELEPHONY_INVALID_CALLBACK',
   NumberNotFound = 'TELEPHONY_NUMBER_NOT_FOUND',
   NoAgent = 'TELEPHONY_NO_AGENT',
+  RateLimited = 'TELEPHONY_RATE_LIMITED',
+  NoCredits = 'TELEPHONY_NO_CREDITS',
+  TooManyActiveCalls = 'TELEPHONY_TOO_MANY_ACTIVE_CALLS',
 }
 
 const STATUS: Record<TelephonyErrorCode, HttpStatus> = {
@@ -15,6 +18,9 @@ const STATUS: Record<TelephonyErrorCode, HttpStatus> = {
   [TelephonyErrorCode.InvalidCallback]: HttpStatus.BAD_REQUEST,
   [TelephonyErrorCode.NumberNotFound]: HttpStatus.NOT_FOUND,
   [TelephonyErrorCode.NoAgent]: HttpStatus.NOT_FOUND,
+  [TelephonyErrorCode.RateLimited]: HttpStatus.TOO_MANY_REQUESTS,
+  [TelephonyErrorCode.NoCredits]: HttpStatus.PAYMENT_REQUIRED,
+  [TelephonyErrorCode.TooManyActiveCalls]: HttpStatus.TOO_MANY_REQUESTS,
 };
 
 export class TelephonyException extends DomainException {

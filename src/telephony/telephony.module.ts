@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { CallsModule } from '../calls/calls.module.js';
 import { CallPlacementProcessor } from './call-placement.processor.js';
 import { CallPlacementService } from './call-placement.service.js';
+import { ExotelRequestBudget } from './exotel/exotel-request-budget.js';
 import { ExotelClient } from './exotel/exotel.client.js';
 import { TelephonyController } from './telephony.controller.js';
 import { TelephonyService } from './telephony.service.js';
@@ -9,7 +10,13 @@ import { TelephonyService } from './telephony.service.js';
 @Module({
   imports: [CallsModule],
   controllers: [TelephonyController],
-  providers: [ExotelClient, TelephonyService, CallPlacementService, CallPlacementProcessor],
+  providers: [
+    ExotelClient,
+    ExotelRequestBudget,
+    TelephonyService,
+    CallPlacementService,
+    CallPlacementProcessor,
+  ],
   exports: [ExotelClient],
 })
 export class TelephonyModule {}

@@ -3,12 +3,15 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { Types } from 'mongoose';
+import { ActiveCallSlots } from '../calls/active-call-slots.js';
 import { toCallStatusJob, type CallStatusJob } from '../calls/call-events.processor.js';
 import { CallLogsRepository } from '../calls/call-logs.repository.js';
+import { RateLimiterService } from '../common/throttling/rate-limiter.service.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
 import { DEFAULT_JOB_OPTIONS, Jobs, Queues, jobId } from '../infra/queue/queues.js';
+import { RedisKeys } from '../infra/redis/redis-keys.js';
 import { PhonesException } from '../phones/phones.exception.js';
 import { PhonesRepository } from '../phones/phones.repository.js';
 import { PhonesService } from '../phones/phones.service.js';
@@ -49,6 +52,8 @@ export class TelephonyService {
     private readonly phones: PhonesService,
     private readonly callLogs: CallLogsRepository,
     private readonly sessions: SessionsService,
+    private readonly slots: ActiveCallSlots,
+    private readonly rateLimiter: RateLimiterService,
     @InjectQueue(Queues.callEvents) private readonly callEvents: Queue<CallStatusJob>,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -100,9 +105,11 @@ export class TelephonyService {
     webhookToken: string,
     params: Record<string, unknown>,
   ): Promise<IncomingCallResponse> {
-    const user = WEBHOOK_TOKEN_PATTERN.test(webhookToken)
-      ? await this.users.findActiveByWebhookToken(webhookToken)
-      : null;
+    if (!WEBHOOK_TOKEN_PATTERN.test(webhookToken)) {
+      throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
+    }
+    await this.throttleInbound(webhookToken);
+    const user = await this.users.findActiveByWebhookToken(webhookToken);
     if (!user) {
       throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
     }
@@ -140,19 +147,33 @@ export class TelephonyService {
     }
 
     const sessionId = `sess_in_${createHash('sha256').update(`${userId}:${callSid}`).digest('hex').slice(0, 24)}`;
+    // A repeat of a call already opened is answered as before, never refused by the limits.
+    const isRepeat = (await this.callLogs.findBySessionId(sessionId)) !== null;
+    if (!isRepeat) {
+      await this.admitNewCall(user.credits, userId, sessionId);
+    }
     const caller = normaliseExotelNumber(callFrom) ?? callFrom;
     const now = new Date();
-    const { callLog, created } = await this.callLogs.createOrFind({
-      sessionId,
-      userId: user._id,
-      agentId: agent._id,
-      fromPhone: caller,
-      toPhone: phone.number,
-      direction: 'inbound',
-      status: 'in-progress',
-      startedAt: now,
-      exotelCallSid: callSid,
-    });
+    let opened: Awaited<ReturnType<CallLogsRepository['createOrFind']>>;
+    try {
+      opened = await this.callLogs.createOrFind({
+        sessionId,
+        userId: user._id,
+        agentId: agent._id,
+        fromPhone: caller,
+        toPhone: phone.number,
+        direction: 'inbound',
+        status: 'in-progress',
+        startedAt: now,
+        exotelCallSid: callSid,
+      });
+    } catch (error) {
+      if (!isRepeat) {
+        await this.slots.release(userId, sessionId);
+      }
+      throw error;
+    }
+    const { callLog, created } = opened;
     // Also on a repeat: a session a crash left missing is created now.
     await this.sessions.start({
       sessionId,
@@ -172,6 +193,39 @@ export class TelephonyService {
       agentId: callLog.agentId.toString(),
       created,
     };
+  }
+
+  /** A new inbound call needs credits and one of the user's concurrent-call slots. */
+  private async admitNewCall(credits: number, userId: string, sessionId: string): Promise<void> {
+    if (credits <= 0) {
+      throw new TelephonyException(
+        TelephonyErrorCode.NoCredits,
+        'No credits left: the call is not answered by an agent',
+      );
+    }
+    const slot = await this.slots.reserve(userId, sessionId);
+    if (!slot.taken) {
+      throw new TelephonyException(
+        TelephonyErrorCode.TooManyActiveCalls,
+        `At most ${this.config.calls.maxConcurrent} calls may be active at once`,
+      );
+    }
+  }
+
+  /** Whoever holds a webhook token may not open calls without bound (the key never holds the token). */
+  private async throttleInbound(webhookToken: string): Promise<void> {
+    const tokenId = createHash('sha256').update(webhookToken).digest('hex').slice(0, 32);
+    const hit = await this.rateLimiter.hit(
+      RedisKeys.rateLimit('telephony:inbound', tokenId),
+      this.config.calls.inboundPerMinute,
+      60_000,
+    );
+    if (hit.blocked) {
+      throw new TelephonyException(
+        TelephonyErrorCode.RateLimited,
+        `At most ${this.config.calls.inboundPerMinute} inbound calls per minute`,
+      );
+    }
   }
 
   private verifyStatusSignature(

@@ -43,6 +43,9 @@ export function testConfig(environment: Record<string, string> = {}): AppConfig 
     THROTTLE_AUTH_IP_LIMIT: '100000',
     // Every test file shares the fake Exotel account's budget in the one Redis.
     EXOTEL_REQUESTS_PER_MINUTE: '100000',
+    // Files that test these limits set them; the others open many calls on one user.
+    INBOUND_CALLS_PER_MINUTE: '100000',
+    MAX_CONCURRENT_CALLS: '1000',
     PUBLIC_BASE_URL: 'https://voice.example.test',
     SCHEDULER_ENABLED: 'false',
     ...environment,

@@ -5,6 +5,8 @@ export const RedisKeys = {
   rateLimit: (endpoint: string, id: string): string => `ratelimit:${endpoint}:${id}`,
   apiCache: (route: string, params: string): string => `cache:api:${route}:${params}`,
   lock: (name: string): string => `lock:${name}`,
+  /** Sorted set of the user's active calls (session ids, scored by start): concurrent-call slots. */
+  activeCalls: (userId: string): string => `calls:active:${userId}`,
 } as const;
 
 export const RedisTtl = {

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type AppConfig, loadConfig } from '../../config/app-config.js';
 import { ExotelClient, exotelFlowUrl, retryDelayMs } from './exotel.client.js';
 import { ExotelApiError } from './exotel.errors.js';
+import type { RequestBudget } from './exotel-request-budget.js';
 import type { ExotelCredentials } from './exotel.types.js';
 
 const CREDENTIALS: ExotelCredentials = {
@@ -10,6 +11,9 @@ const CREDENTIALS: ExotelCredentials = {
   sid: 'acme1',
   subdomain: 'api.in.exotel.com',
 };
+
+/** No request budget: these tests are about the client, not Exotel's rate limit. */
+const UNLIMITED: RequestBudget = { acquire: () => Promise.resolve() };
 
 function configWith(environment: Record<string, string> = {}): AppConfig {
   return loadConfig({ NODE_ENV: 'test', ...environment }).config;
@@ -66,7 +70,7 @@ describe('ExotelClient', () => {
 
   it("calls the account's regional host when no base URL is configured", async () => {
     const urls = stubFetch(() => jsonResponse({ Call: { Sid: 'c1', Status: 'completed' } }));
-    const client = new ExotelClient(configWith());
+    const client = new ExotelClient(configWith(), UNLIMITED);
 
     await client.getCallDetails(CREDENTIALS, 'c1');
 
@@ -77,6 +81,7 @@ describe('ExotelClient', () => {
     const urls = stubFetch(() => jsonResponse({ Call: { Sid: 'c/1' } }));
     const client = new ExotelClient(
       configWith({ EXOTEL_API_BASE_URL: 'http://proxy.local:8080/' }),
+      UNLIMITED,
     );
 
     await client.getCallDetails(CREDENTIALS, 'c/1');
@@ -87,7 +92,7 @@ describe('ExotelClient', () => {
   it('reads a numeric Duration and treats an unreadable one as unknown', async () => {
     let duration: unknown = 42;
     stubFetch(() => jsonResponse({ Call: { Sid: 'c1', Status: 'completed', Duration: duration } }));
-    const client = new ExotelClient(configWith());
+    const client = new ExotelClient(configWith(), UNLIMITED);
 
     expect((await client.getCallDetails(CREDENTIALS, 'c1')).durationSec).toBe(42);
     duration = 'n/a';
@@ -96,7 +101,7 @@ describe('ExotelClient', () => {
 
   it('does not repeat a connect whose 200 answer lacks the Call.Sid, since the call may exist', async () => {
     const urls = stubFetch(() => jsonResponse({ Call: { Status: 'queued' } }));
-    const client = new ExotelClient(configWith(), { baseDelayMs: 1 });
+    const client = new ExotelClient(configWith(), UNLIMITED, { baseDelayMs: 1 });
 
     const attempt = client.connectCall(CREDENTIALS, {
       from: '+919876543210',
@@ -111,7 +116,7 @@ describe('ExotelClient', () => {
 
   it('does not repeat a 200 answer that is not JSON', async () => {
     const urls = stubFetch(() => new Response('<Call/>', { status: 200 }));
-    const client = new ExotelClient(configWith(), { baseDelayMs: 1 });
+    const client = new ExotelClient(configWith(), UNLIMITED, { baseDelayMs: 1 });
 
     const error: unknown = await client.getCallDetails(CREDENTIALS, 'c1').catch((e: unknown) => e);
 
@@ -120,20 +125,19 @@ describe('ExotelClient', () => {
     expect(urls).toHaveLength(1);
   });
 
-  it("holds requests over the account's per-minute limit until the window moves on", async () => {
-    vi.useFakeTimers();
-    const urls = stubFetch(() => jsonResponse({ Call: { Sid: 'c1' } }));
-    const client = new ExotelClient(configWith({ EXOTEL_REQUESTS_PER_MINUTE: '2' }));
-    const other = { ...CREDENTIALS, sid: 'other-account' };
+  it('counts every request against the account before sending it', async () => {
+    stubFetch(() => jsonResponse({ Call: { Sid: 'c1' } }));
+    const counted: string[] = [];
+    const client = new ExotelClient(configWith(), {
+      acquire: (accountSid) => {
+        counted.push(accountSid);
+        return Promise.resolve();
+      },
+    });
 
-    const requests = [1, 2, 3].map(() => client.getCallDetails(CREDENTIALS, 'c1'));
-    const otherAccount = client.getCallDetails(other, 'c1');
-    await vi.advanceTimersByTimeAsync(0);
-    expect(urls.filter((url) => url.includes('/acme1/'))).toHaveLength(2);
-    expect(urls.filter((url) => url.includes('/other-account/'))).toHaveLength(1);
+    await client.getCallDetails(CREDENTIALS, 'c1');
+    await client.getCallDetails({ ...CREDENTIALS, sid: 'other-account' }, 'c1');
 
-    await vi.advanceTimersByTimeAsync(60_000);
-    await Promise.all([...requests, otherAccount]);
-    expect(urls.filter((url) => url.includes('/acme1/'))).toHaveLength(3);
+    expect(counted).toEqual(['acme1', 'other-account']);
   });
 });

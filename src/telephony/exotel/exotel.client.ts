@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
 import { EXOTEL_API_HOSTS, isExotelApiHost } from './exotel-hosts.js';
-import { SlidingWindowRateLimiter } from './exotel-rate-limiter.js';
+import { ExotelRequestBudget, type RequestBudget } from './exotel-request-budget.js';
 import { ExotelApiError, exotelErrorFromResponse, exotelNetworkError } from './exotel.errors.js';
 import type {
   ConnectCallRequest,
@@ -38,7 +38,6 @@ const DEFAULTS: Required<ExotelClientOptions> = {
   maxRetryAfterMs: 30_000,
 };
 
-const RATE_WINDOW_MS = 60_000;
 /** Exotel's answers are small JSON documents; anything larger is not Exotel's. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
 
@@ -131,14 +130,13 @@ function seconds(value: unknown): number | undefined {
 export class ExotelClient {
   private readonly logger = new Logger(ExotelClient.name);
   private readonly options: Required<ExotelClientOptions>;
-  private readonly limiter: SlidingWindowRateLimiter;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(ExotelRequestBudget) private readonly budget: RequestBudget,
     @Optional() @Inject(EXOTEL_CLIENT_OPTIONS) options?: ExotelClientOptions,
   ) {
     this.options = { ...DEFAULTS, ...options };
-    this.limiter = new SlidingWindowRateLimiter(config.exotel.requestsPerMinute, RATE_WINDOW_MS);
   }
 
   /** Rings `request.from`; once answered Exotel runs the flow at `request.url`. */
@@ -272,7 +270,7 @@ export class ExotelClient {
       headers['Content-Type'] = 'application/x-www-form-urlencoded';
     }
     for (let retry = 0; ; retry += 1) {
-      await this.limiter.acquire(credentials.sid);
+      await this.budget.acquire(credentials.sid);
       const outcome = await this.attempt(url, method, headers, form);
       if (outcome.ok) {
         return outcome.body;
