@@ -264,6 +264,15 @@ describe('MongoDB backup and restore', () => {
       await context.db.collection('phones').deleteOne({ number: '+14155550199' });
       await rm(sameDayRoot, { recursive: true, force: true });
     });
+
+    it("backs up the app's own database through the backup service the app gives its scheduler", async () => {
+      const appRoot = await mkdtemp(join(tmpdir(), 'backup-app-e2e-'));
+      const summary = await context.app.get(MongoBackupService).backup({ root: appRoot });
+      expect(summary.database).toBe(context.db.databaseName);
+      const callLogs = await readBackupDocuments(join(summary.folder, 'calllogs.bson.gz'));
+      expect(callLogs).toHaveLength(SEEDED_CALL_LOGS);
+      await rm(appRoot, { recursive: true, force: true });
+    });
   });
 
   describe('restore', () => {
