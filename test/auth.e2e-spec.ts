@@ -244,6 +244,139 @@ describe('auth', () => {
     });
   });
 
+  describe('password length in bytes (bcrypt reads only 72)', () => {
+    // 36 two-byte characters: 36 characters but 72 bytes; one more ASCII letter makes 73.
+    const seventyTwoBytes = 'é'.repeat(36);
+    const seventyThreeBytes = `${seventyTwoBytes}a`;
+
+    it('refuses a 73-byte password of 37 characters at register with 400 naming the field', async () => {
+      const before = await usersCount();
+      const response = await call(context.app, 'POST', '/api/v1/auth/register', {
+        body: {
+          email: `${uniqueName('bytes')}@example.com`,
+          password: seventyThreeBytes,
+          name: 'B',
+        },
+      });
+      expect(response.status).toBe(400);
+      expect(JSON.stringify(response.body.message)).toContain('password must be at most 72 bytes');
+      expect(await usersCount()).toBe(before);
+    });
+
+    it('accepts a 72-byte password and only that password logs in', async () => {
+      const email = `${uniqueName('bytes')}@example.com`;
+      const registered = await call(context.app, 'POST', '/api/v1/auth/register', {
+        body: { email, password: seventyTwoBytes, name: 'B' },
+      });
+      expect(registered.status).toBe(201);
+      const almost = await call(context.app, 'POST', '/api/v1/auth/login', {
+        body: { email, password: 'é'.repeat(35) },
+      });
+      expect(almost.status).toBe(401);
+      const exact = await call(context.app, 'POST', '/api/v1/auth/login', {
+        body: { email, password: seventyTwoBytes },
+      });
+      expect(exact.status).toBe(200);
+    });
+  });
+
+  describe('POST /auth/change-password', () => {
+    const CHANGE_URL = '/api/v1/auth/change-password';
+
+    it('changes the password, revokes the token and answers 204; only the new password logs in', async () => {
+      const user = await registerUser(context);
+      const response = await call(context.app, 'POST', CHANGE_URL, {
+        token: user.token,
+        body: { currentPassword: user.password, newPassword: 'a brand new passphrase' },
+      });
+      expect(response.status).toBe(204);
+      expect(await context.redis.exists(`user:token:${user.id}`)).toBe(0);
+      expect(
+        (await call(context.app, 'GET', '/api/v1/auth/me', { token: user.token })).status,
+      ).toBe(401);
+      const withOld = await call(context.app, 'POST', '/api/v1/auth/login', {
+        body: { email: user.email, password: user.password },
+      });
+      expect(withOld.status).toBe(401);
+      const token = await login(context, { email: user.email, password: 'a brand new passphrase' });
+      expect((await call(context.app, 'GET', '/api/v1/auth/me', { token })).status).toBe(200);
+    });
+
+    it('refuses a wrong current password with 403, changing nothing and keeping the token', async () => {
+      const user = await registerUser(context);
+      const before = await context.db.collection('users').findOne({ _id: new ObjectId(user.id) });
+      const response = await call(context.app, 'POST', CHANGE_URL, {
+        token: user.token,
+        body: { currentPassword: 'not my password', newPassword: 'a brand new passphrase' },
+      });
+      expect(response.status).toBe(403);
+      expect(response.body.code).toBe('AUTH_WRONG_CURRENT_PASSWORD');
+      const after = await context.db.collection('users').findOne({ _id: new ObjectId(user.id) });
+      expect(after?.password).toBe(before?.password);
+      expect(
+        (await call(context.app, 'GET', '/api/v1/auth/me', { token: user.token })).status,
+      ).toBe(200);
+    });
+
+    it.each([
+      [
+        'a 73-byte new password of multi-byte characters',
+        { newPassword: `${'ü'.repeat(36)}x` },
+        'newPassword must be at most 72 bytes',
+      ],
+      ['a 7-character new password', { newPassword: '1234567' }, 'newPassword'],
+      ['a missing current password', { currentPassword: undefined }, 'currentPassword'],
+    ])('refuses %s with 400 naming the field', async (_case, override, expected) => {
+      const user = await registerUser(context);
+      const response = await call(context.app, 'POST', CHANGE_URL, {
+        token: user.token,
+        body: {
+          currentPassword: user.password,
+          newPassword: 'a brand new passphrase',
+          ...override,
+        },
+      });
+      expect(response.status).toBe(400);
+      expect(JSON.stringify(response.body.message)).toContain(expected);
+      expect(
+        (await call(context.app, 'GET', '/api/v1/auth/me', { token: user.token })).status,
+      ).toBe(200);
+    });
+
+    it('refuses a request without a token with 401', async () => {
+      const response = await call(context.app, 'POST', CHANGE_URL, {
+        body: { currentPassword: 'whatever1', newPassword: 'a brand new passphrase' },
+      });
+      expect(response.status).toBe(401);
+    });
+
+    it('throttles wrong current passwords like logins, with 429', async () => {
+      const throttled = await createTestContext({ THROTTLE_AUTH_LIMIT: '2' });
+      try {
+        const email = `${uniqueName('change')}@example.com`;
+        const registered = await call(throttled.app, 'POST', '/api/v1/auth/register', {
+          body: { email, password: 'correct horse battery', name: 'C' },
+          remoteAddress: `10.9.${Math.floor(Math.random() * 250)}.1`,
+        });
+        const token = registered.body.accessToken as string;
+        const statuses: number[] = [];
+        for (const currentPassword of ['wrong one', 'wrong two', 'correct horse battery']) {
+          statuses.push(
+            (
+              await call(throttled.app, 'POST', CHANGE_URL, {
+                token,
+                body: { currentPassword, newPassword: 'a brand new passphrase' },
+              })
+            ).status,
+          );
+        }
+        expect(statuses).toEqual([403, 403, 429]);
+      } finally {
+        await throttled.close();
+      }
+    });
+  });
+
   describe('throttling', () => {
     const randomAddress = (prefix: string): string =>
       `${prefix}.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`;

@@ -8,7 +8,12 @@ import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { type Db, Int32, MongoClient, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backupCommand, CliUsageError, restoreCommand } from '../src/cli/cli-commands.js';
+import {
+  backupCommand,
+  CliUsageError,
+  createAdminCommand,
+  restoreCommand,
+} from '../src/cli/cli-commands.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import type { ProgressOutput } from '../src/maintenance/backup/backup-progress.js';
 import { registerUser } from './support/factories.js';
@@ -178,6 +183,19 @@ describe('operator CLI: backup and restore commands', () => {
     );
     expect(await counts(db)).toEqual(seededCounts);
     expect(output.lines).toContain(`calllogs: 2/${CALL_LOGS} documents, 9 indexes created`);
+  });
+
+  it('refuses a create-admin password over 72 bytes (37 characters, 73 bytes) naming --password', async () => {
+    const email = `${uniqueName('bytes')}@example.com`;
+    const output = capture(false);
+    const attempt = createAdminCommand(
+      config,
+      ['--email', email, '--password', `${'é'.repeat(36)}a`],
+      (line) => output.lines.push(line),
+    );
+    await expect(attempt).rejects.toBeInstanceOf(CliUsageError);
+    await expect(attempt).rejects.toThrow(/--password must be at most 72 bytes/);
+    expect(await db.collection('users').countDocuments({ email })).toBe(0);
   });
 
   it.each([

@@ -10,6 +10,7 @@ import {
 } from '@nestjs/common';
 import { SkipThrottle } from '@nestjs/throttler';
 import {
+  ApiBadRequestResponse,
   ApiBearerAuth,
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -29,9 +30,10 @@ import { Public } from '../common/decorators/public.decorator.js';
 import { UserResponse } from '../users/dto/user.response.js';
 import { AuthService } from './auth.service.js';
 import { AuthResponse } from './dto/auth.response.js';
+import { ChangePasswordDto } from './dto/change-password.dto.js';
 import { LoginDto } from './dto/login.dto.js';
 import { RegisterDto } from './dto/register.dto.js';
-import { PasswordAttemptsInterceptor } from './password-attempts.interceptor.js';
+import { PasswordAttempts, PasswordAttemptsInterceptor } from './password-attempts.interceptor.js';
 import { RegisterThrottleGuard } from './register-throttle.guard.js';
 
 @ApiTags('auth')
@@ -65,6 +67,26 @@ export class AuthController {
   })
   login(@Body() dto: LoginDto): Promise<AuthResponse> {
     return this.authService.login(dto);
+  }
+
+  @ApiBearerAuth()
+  @UseInterceptors(PasswordAttemptsInterceptor)
+  @PasswordAttempts('change-password')
+  @Post('change-password')
+  @HttpCode(HttpStatus.NO_CONTENT)
+  @ApiOperation({
+    summary: 'Change the password; revokes the current token, so sign in again',
+  })
+  @ApiNoContentResponse({ description: 'Changed; the token used for this request is revoked' })
+  @ApiBadRequestResponse({ description: 'New password too short or over 72 bytes in UTF-8' })
+  @ApiUnauthorizedResponse({ description: 'Missing, expired or revoked token' })
+  @ApiForbiddenResponse({ description: 'currentPassword is wrong' })
+  @ApiTooManyRequestsResponse({ description: 'Too many wrong current passwords from this IP' })
+  changePassword(
+    @CurrentUser() user: AuthenticatedUser,
+    @Body() dto: ChangePasswordDto,
+  ): Promise<void> {
+    return this.authService.changePassword(user.userId, dto);
   }
 
   @ApiBearerAuth()

@@ -5,12 +5,15 @@ export enum AuthErrorCode {
   InvalidCredentials = 'AUTH_INVALID_CREDENTIALS',
   AccountDisabled = 'AUTH_ACCOUNT_DISABLED',
   EmailTaken = 'AUTH_EMAIL_TAKEN',
+  WrongCurrentPassword = 'AUTH_WRONG_CURRENT_PASSWORD',
 }
 
 const STATUS: Record<AuthErrorCode, HttpStatus> = {
   [AuthErrorCode.InvalidCredentials]: HttpStatus.UNAUTHORIZED,
   [AuthErrorCode.AccountDisabled]: HttpStatus.FORBIDDEN,
   [AuthErrorCode.EmailTaken]: HttpStatus.CONFLICT,
+  // Not 401: the bearer token is fine, and clients read 401 as "sign in again".
+  [AuthErrorCode.WrongCurrentPassword]: HttpStatus.FORBIDDEN,
 };
 
 export class AuthException extends DomainException {

@@ -10,6 +10,7 @@ import { UsersRepository } from '../users/users.repository.js';
 import { newWebhookToken } from '../users/webhook-token.js';
 import { AuthErrorCode, AuthException } from './auth.exception.js';
 import type { AuthResponse } from './dto/auth.response.js';
+import type { ChangePasswordDto } from './dto/change-password.dto.js';
 import type { LoginDto } from './dto/login.dto.js';
 import type { RegisterDto } from './dto/register.dto.js';
 import { PasswordHasher } from './password-hasher.js';
@@ -65,6 +66,25 @@ export class AuthService {
       throw new AuthException(AuthErrorCode.AccountDisabled, 'This account is disabled');
     }
     return user;
+  }
+
+  /**
+   * Replaces the password after checking the current one, and revokes the access token: the
+   * client signs in again with the new password (no new token is handed out here).
+   */
+  async changePassword(userId: string, dto: ChangePasswordDto): Promise<void> {
+    const user = await this.users.findById(userId);
+    if (!user?.isActive) {
+      throw new AuthException(AuthErrorCode.InvalidCredentials, 'Account no longer available');
+    }
+    if (!(await this.passwords.matches(dto.currentPassword, user.password))) {
+      throw new AuthException(
+        AuthErrorCode.WrongCurrentPassword,
+        'currentPassword is not the password of this account',
+      );
+    }
+    await this.users.setPasswordHash(userId, await this.passwords.hash(dto.newPassword));
+    await this.tokens.revoke(userId);
   }
 
   async logout(userId: string): Promise<void> {

@@ -13,6 +13,7 @@ import { RedisSnapshotService } from '../maintenance/backup/redis-snapshot.servi
 import { MIGRATIONS } from '../migrations/migration-registry.js';
 import { MigrationRunner } from '../migrations/migration-runner.js';
 import { emailTakenAdvice, ensureAdmin } from '../users/ensure-admin.js';
+import { passwordProblem } from '../users/password-policy.js';
 
 export type CommandOutput = (line: string) => void;
 
@@ -85,10 +86,12 @@ export async function createAdminCommand(
   if (!email || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
     throw new CliUsageError('create-admin needs --email <address> (or ADMIN_EMAIL)');
   }
-  if (!password || password.length < 8) {
-    throw new CliUsageError(
-      'create-admin needs --password with at least 8 characters (or ADMIN_PASSWORD)',
-    );
+  if (!password) {
+    throw new CliUsageError('create-admin needs --password (or ADMIN_PASSWORD)');
+  }
+  const problem = passwordProblem(password, '--password');
+  if (problem !== undefined) {
+    throw new CliUsageError(`create-admin: ${problem}`);
   }
   const outcome = await withDatabase(config, (client) =>
     ensureAdmin(client.db(), email, password, config.bcryptRounds),

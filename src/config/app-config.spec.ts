@@ -151,6 +151,13 @@ describe('loadConfig', () => {
     expect(config.publicBaseUrl).toBe('https://voice.example.com');
   });
 
+  it('refuses an ADMIN_PASSWORD over 72 bytes even when it has fewer characters', () => {
+    expect(problemsOf({ ADMIN_PASSWORD: `${'€'.repeat(24)}a` }).problems).toEqual([
+      expect.stringMatching(/^ADMIN_PASSWORD must be at most 72 bytes/),
+    ]);
+    expect(loadConfig({ ADMIN_PASSWORD: '€'.repeat(24) }).config.admin.password).toHaveLength(24);
+  });
+
   describe('TRUST_PROXY', () => {
     it('ignores forwarded headers by default', () => {
       expect(loadConfig({}).config.trustProxy).toBe(false);

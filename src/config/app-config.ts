@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { passwordProblem } from '../users/password-policy.js';
 
 export type NodeEnvironment = 'development' | 'production' | 'test';
 
@@ -290,8 +291,10 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
   }
   const adminEmail = reader.optional('ADMIN_EMAIL');
   const adminPassword = reader.optional('ADMIN_PASSWORD');
-  if (adminPassword !== undefined && adminPassword.length < 8) {
-    reader.problems.push('ADMIN_PASSWORD must have at least 8 characters');
+  const adminPasswordProblem =
+    adminPassword === undefined ? undefined : passwordProblem(adminPassword, 'ADMIN_PASSWORD');
+  if (adminPasswordProblem !== undefined) {
+    reader.problems.push(adminPasswordProblem);
   }
 
   const config: AppConfig = {

@@ -1,5 +1,6 @@
 import bcrypt from 'bcrypt';
 import type { Db } from 'mongodb';
+import { passwordProblem } from './password-policy.js';
 import { newWebhookToken } from './webhook-token.js';
 
 /**
@@ -25,6 +26,10 @@ export async function ensureAdmin(
   password: string,
   bcryptRounds: number,
 ): Promise<EnsureAdminOutcome> {
+  const problem = passwordProblem(password, 'the admin password');
+  if (problem !== undefined) {
+    throw new Error(problem);
+  }
   const users = db.collection('users');
   const normalisedEmail = email.trim().toLowerCase();
   const existing = await users.findOne({ email: normalisedEmail });

@@ -87,6 +87,14 @@ export class UsersRepository {
     await this.users.updateOne({ _id: userId }, { $set: { lastLoginAt: at } }).exec();
   }
 
+  /** True when the user still existed and its password hash was replaced. */
+  async setPasswordHash(userId: string, passwordHash: string): Promise<boolean> {
+    const result = await this.users
+      .updateOne({ _id: userId }, { $set: { password: passwordHash } })
+      .exec();
+    return result.matchedCount === 1;
+  }
+
   setExotelConfig(userId: string, exotelConfig: ExotelConfig): Promise<UserDocument | null> {
     return this.users
       .findByIdAndUpdate(

@@ -1,6 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsEmail, IsString, Length, MaxLength } from 'class-validator';
+import { IsNewPassword } from '../../users/password-policy.js';
 
 const trim = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? value.trim() : value;
@@ -12,9 +13,7 @@ export class RegisterDto {
   @MaxLength(254)
   email: string;
 
-  @ApiProperty({ example: 'correct horse battery', minLength: 8, maxLength: 128 })
-  @IsString()
-  @Length(8, 128, { message: 'password must be 8 to 128 characters' })
+  @IsNewPassword()
   password: string;
 
   @ApiProperty({ example: 'Jane Doe', minLength: 1, maxLength: 100 })
