@@ -111,7 +111,9 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
     }),
   );
   app.enableShutdownHooks();
-  setUpSwagger(app);
+  if (config.apiDocsEnabled) {
+    setUpSwagger(app);
+  }
   await app.init();
   // Fastify loads plugins (bull-board's among them) on `ready`; load them now so the check
   // below sees every dashboard route, and refuse to run with one that escaped the guard.

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerAdmin, registerUser, type TestUser } from './support/factories.js';
@@ -8,9 +9,11 @@ describe('ops: Prometheus metrics and the queue dashboard', () => {
   let context: TestContext;
   let user: TestUser;
   let admin: TestUser;
+  const metricsToken = randomBytes(24).toString('base64url');
+  const scrape = () => call(context.app, 'GET', '/api/v1/metrics', { token: metricsToken });
 
   beforeAll(async () => {
-    context = await createTestContext();
+    context = await createTestContext({ METRICS_TOKEN: metricsToken });
     user = await registerUser(context);
     admin = await registerAdmin(context);
     const now = new Date();
@@ -35,10 +38,10 @@ describe('ops: Prometheus metrics and the queue dashboard', () => {
   });
 
   describe('GET /metrics', () => {
-    it('serves Prometheus text with HTTP latency, calls by status and queue depths, without a token', async () => {
+    it('serves Prometheus text with HTTP latency, calls by status and queue depths to METRICS_TOKEN', async () => {
       // One request that the latency histogram then reports.
       expect((await call(context.app, 'GET', '/api/v1/health')).status).toBe(200);
-      const response = await call(context.app, 'GET', '/api/v1/metrics');
+      const response = await scrape();
       expect(response.status).toBe(200);
       expect(String(response.headers['content-type'])).toMatch(/^text\/plain; version=0\.0\.4/);
       const text = response.text;
@@ -61,8 +64,38 @@ describe('ops: Prometheus metrics and the queue dashboard', () => {
 
     it('labels an unknown route as unmatched instead of one series per URL', async () => {
       await call(context.app, 'GET', '/api/v1/no-such-route-1234');
-      const text = (await call(context.app, 'GET', '/api/v1/metrics')).text;
+      const text = (await scrape()).text;
       expect(text).not.toContain('no-such-route-1234');
+    });
+
+    it.each([
+      ['no token', undefined],
+      ['a wrong token', `${metricsToken}x`],
+      ["a user's API token", 'user'],
+    ])('refuses %s with 401 and no figures', async (_case, token) => {
+      const response = await call(context.app, 'GET', '/api/v1/metrics', {
+        token: token === 'user' ? user.token : token,
+      });
+      expect(response.status).toBe(401);
+      expect(response.body.code).toBe('METRICS_INVALID_TOKEN');
+      expect(response.text).not.toContain('calls_by_status');
+    });
+
+    it('reuses the calls-by-status count between scrapes instead of grouping every call log again', async () => {
+      expect((await scrape()).text).toMatch(/calls_by_status\{status="failed"\} 1\b/);
+      await context.db.collection('calllogs').insertOne({
+        sessionId: `sess_ops_late_${new ObjectId().toString()}`,
+        userId: new ObjectId(user.id),
+        agentId: new ObjectId(),
+        fromPhone: '+918030752400',
+        toPhone: '+919123456789',
+        direction: 'outbound',
+        status: 'failed',
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      });
+      // Within METRICS_CALLS_REFRESH_SECONDS (60 s by default) the earlier count is served.
+      expect((await scrape()).text).toMatch(/calls_by_status\{status="failed"\} 1\b/);
     });
   });
 
@@ -116,6 +149,33 @@ describe('ops: Prometheus metrics and the queue dashboard', () => {
       });
       expect(response.status).toBe(401);
       await context.redis.del(`user:token:${other.id}`);
+    });
+  });
+
+  // Last: closing a second app in this process breaks the first one's queue dashboard.
+  describe('switched off', () => {
+    let disabled: TestContext;
+
+    beforeAll(async () => {
+      disabled = await createTestContext({ API_DOCS_ENABLED: 'false' });
+    });
+    afterAll(async () => {
+      await disabled.close();
+    });
+
+    it('answers 404 on /metrics when METRICS_TOKEN is not set, whatever the token', async () => {
+      for (const token of [undefined, 'anything-at-all-anything-at-all-1']) {
+        const response = await call(disabled.app, 'GET', '/api/v1/metrics', { token });
+        expect(response.status).toBe(404);
+        expect(response.body.code).toBe('METRICS_DISABLED');
+      }
+    });
+
+    it('serves neither /docs nor /docs-json when API_DOCS_ENABLED=false', async () => {
+      expect((await call(disabled.app, 'GET', '/docs')).status).toBe(404);
+      expect((await call(disabled.app, 'GET', '/docs-json')).status).toBe(404);
+      // The same routes exist where the docs are on (the default outside production).
+      expect((await call(context.app, 'GET', '/docs-json')).status).toBe(200);
     });
   });
 });

@@ -158,6 +158,33 @@ describe('loadConfig', () => {
     expect(loadConfig({ ADMIN_PASSWORD: '€'.repeat(24) }).config.admin.password).toHaveLength(24);
   });
 
+  describe('metrics and API docs', () => {
+    it('disables metrics without METRICS_TOKEN and serves docs outside production only', () => {
+      const development = loadConfig({}).config;
+      expect(development.metrics).toEqual({ token: undefined, callsByStatusRefreshSeconds: 60 });
+      expect(development.apiDocsEnabled).toBe(true);
+      const production = loadConfig({
+        NODE_ENV: 'production',
+        JWT_SECRET: STRONG_SECRET,
+        ENCRYPTION_KEY: VALID_KEY,
+        URL_SIGNING_KEY: STRONG_SECRET,
+      }).config;
+      expect(production.apiDocsEnabled).toBe(false);
+      expect(loadConfig({ API_DOCS_ENABLED: 'false' }).config.apiDocsEnabled).toBe(false);
+    });
+
+    it('refuses a METRICS_TOKEN under 32 characters in production, naming it', () => {
+      const error = problemsOf({
+        NODE_ENV: 'production',
+        JWT_SECRET: STRONG_SECRET,
+        ENCRYPTION_KEY: VALID_KEY,
+        URL_SIGNING_KEY: STRONG_SECRET,
+        METRICS_TOKEN: 'short',
+      });
+      expect(error.problems).toEqual([expect.stringMatching(/^METRICS_TOKEN is too weak/)]);
+    });
+  });
+
   describe('TRUST_PROXY', () => {
     it('ignores forwarded headers by default', () => {
       expect(loadConfig({}).config.trustProxy).toBe(false);

@@ -43,6 +43,14 @@ export interface AppConfig {
    * balancer, or a hop count). `false` ignores the header, so clients cannot pick their IP.
    */
   trustProxy: false | number | string[];
+  metrics: {
+    /** Bearer token Prometheus sends; unset = GET /metrics answers 404 (disabled). */
+    token?: string;
+    /** How long the calls-by-status gauge reuses its last count (a scan of every call log). */
+    callsByStatusRefreshSeconds: number;
+  };
+  /** Serve Swagger UI at /docs and the OpenAPI document at /docs-json. */
+  apiDocsEnabled: boolean;
   calls: {
     outboundLimit: number;
     outboundWindowSeconds: number;
@@ -216,6 +224,20 @@ function readEncryptionKey(reader: Reader, production: boolean): Buffer {
   return randomBytes(32);
 }
 
+function readMetricsToken(reader: Reader, production: boolean): string | undefined {
+  const token = reader.optional('METRICS_TOKEN');
+  if (token === undefined || token.length >= MIN_JWT_SECRET_LENGTH) {
+    return token;
+  }
+  const reason = `METRICS_TOKEN is too weak (${token.length} characters, at least ${MIN_JWT_SECRET_LENGTH} required)`;
+  if (production) {
+    reader.problems.push(reason);
+  } else {
+    reader.warnings.push(`${reason}: accepted outside production`);
+  }
+  return token;
+}
+
 function readTrustProxy(reader: Reader): false | number | string[] {
   const raw = reader.optional('TRUST_PROXY');
   if (raw === undefined || raw.toLowerCase() === 'false') {
@@ -366,6 +388,11 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       reconcileCron: reader.text('RECONCILE_CRON', '*/5 * * * *'),
       cleanupCron: reader.text('CLEANUP_CRON', '30 3 * * *'),
     },
+    metrics: {
+      token: readMetricsToken(reader, production),
+      callsByStatusRefreshSeconds: reader.integer('METRICS_CALLS_REFRESH_SECONDS', 60, 1, 86400),
+    },
+    apiDocsEnabled: reader.flag('API_DOCS_ENABLED', !production),
     exotel: {
       apiBaseUrl: reader.optional('EXOTEL_API_BASE_URL'),
       requestsPerMinute: reader.integer('EXOTEL_REQUESTS_PER_MINUTE', 200, 1, 100_000),

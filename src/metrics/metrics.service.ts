@@ -1,9 +1,13 @@
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { CallLogsRepository } from '../calls/call-logs.repository.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { Queues } from '../infra/queue/queues.js';
+
+type StatusCounts = Awaited<ReturnType<CallLogsRepository['countByStatus']>>;
 
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed'] as const;
 
@@ -13,11 +17,13 @@ export class MetricsService {
   readonly registry = new Registry();
   private readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   readonly httpErrors: Counter<'route' | 'status_code'>;
+  private lastStatusCount?: { startedAt: number; counts: Promise<StatusCounts> };
 
   constructor(
-    callLogs: CallLogsRepository,
+    private readonly callLogs: CallLogsRepository,
     @InjectQueue(Queues.callPlacement) placementQueue: Queue,
     @InjectQueue(Queues.callEvents) eventsQueue: Queue,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     collectDefaultMetrics({ register: this.registry });
     this.httpDuration = new Histogram({
@@ -33,14 +39,16 @@ export class MetricsService {
       labelNames: ['route', 'status_code'],
       registers: [this.registry],
     });
+    const countsByStatus = (): Promise<StatusCounts> => this.countsByStatus();
     new Gauge({
       name: 'calls_by_status',
-      help: 'Call logs per status',
+      help: 'Call logs per status (recounted at most every METRICS_CALLS_REFRESH_SECONDS)',
       labelNames: ['status'],
       registers: [this.registry],
       async collect() {
+        const counts = await countsByStatus();
         this.reset();
-        for (const row of await callLogs.countByStatus()) {
+        for (const row of counts) {
           this.set({ status: row.status }, row.count);
         }
       },
@@ -67,6 +75,27 @@ export class MetricsService {
     if (statusCode >= 500) {
       this.httpErrors.inc({ route, status_code: String(statusCode) });
     }
+  }
+
+  /**
+   * The count groups every call log, which grows without bound: scrapes (every 15 s, from
+   * each Prometheus replica) reuse one count for the refresh period, and concurrent scrapes
+   * share the count in flight. A failed count is not kept, so the next scrape tries again.
+   */
+  private countsByStatus(): Promise<StatusCounts> {
+    const now = Date.now();
+    const refreshMs = this.config.metrics.callsByStatusRefreshSeconds * 1000;
+    if (this.lastStatusCount === undefined || now - this.lastStatusCount.startedAt >= refreshMs) {
+      const counts = this.callLogs.countByStatus();
+      const entry = { startedAt: now, counts };
+      this.lastStatusCount = entry;
+      counts.catch(() => {
+        if (this.lastStatusCount === entry) {
+          this.lastStatusCount = undefined;
+        }
+      });
+    }
+    return this.lastStatusCount.counts;
   }
 
   render(): Promise<string> {
