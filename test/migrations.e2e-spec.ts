@@ -10,7 +10,12 @@ import { registerUser } from './support/factories.js';
 import { call } from './support/http.js';
 import { createTestContext, testConfig, uniqueName } from './support/test-app.js';
 
-const ALL_IDS = ['001-initial-schema', '002-add-agent-stats', '003-first-admin'];
+const ALL_IDS = [
+  '001-initial-schema',
+  '002-add-agent-stats',
+  '003-first-admin',
+  '004-conversation-turns',
+];
 const ZEROED_STATS = { totalCalls: 0, totalDuration: 0, avgDuration: 0, successRate: 0 };
 
 interface FreshDatabase {
@@ -58,7 +63,7 @@ describe('migrations', () => {
     expect(status.every((entry) => entry.description.length > 0)).toBe(true);
   });
 
-  it('applies 001, 002 and 003 in order, creating the unique indexes', async () => {
+  it('applies 001 to 004 in order, creating the unique indexes', async () => {
     const { db, runner } = await freshDatabase();
     expect(await runner.up()).toEqual(ALL_IDS);
     const status = await runner.status();
@@ -95,6 +100,8 @@ describe('migrations', () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
 
+    expect(await runner.down()).toBe('004-conversation-turns');
+    expect(await indexOf(db, 'conversationturns', 'sessionId_1__id_1')).toBeUndefined();
     expect(await runner.down()).toBe('003-first-admin');
     expect(await appliedIds(runner)).toEqual(['001-initial-schema', '002-add-agent-stats']);
     expect(await runner.down()).toBe('002-add-agent-stats');
@@ -114,6 +121,7 @@ describe('migrations', () => {
   it('002 gives zeroed stats to agents lacking them, keeps existing ones, and down removes them', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
+    await runner.down();
     await runner.down();
     await runner.down();
     const agents = db.collection('agents');
@@ -139,10 +147,15 @@ describe('migrations', () => {
       stats: existingStats,
     });
 
-    expect(await runner.up()).toEqual(['002-add-agent-stats', '003-first-admin']);
+    expect(await runner.up()).toEqual([
+      '002-add-agent-stats',
+      '003-first-admin',
+      '004-conversation-turns',
+    ]);
     expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
     expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
 
+    await runner.down();
     await runner.down();
     expect(await runner.down()).toBe('002-add-agent-stats');
     expect(await agents.findOne({ _id: bare.insertedId })).not.toHaveProperty('stats');
@@ -164,6 +177,7 @@ describe('migrations', () => {
     expect(await bcrypt.compare('admin password 1', admin?.password as string)).toBe(true);
     expect(admin?.webhookToken).toEqual(expect.any(String));
     // 003's down removes the admin it created while it was never used.
+    expect(await runner.down()).toBe('004-conversation-turns');
     expect(await runner.down()).toBe('003-first-admin');
     expect(await db.collection('users').countDocuments()).toBe(0);
   });
@@ -218,8 +232,9 @@ describe('migrations', () => {
         MIGRATIONS,
       );
       // As when ADMIN_EMAIL is set after the squatter registered and 003 runs (again).
+      expect(await runner.down()).toBe('004-conversation-turns');
       expect(await runner.down()).toBe('003-first-admin');
-      expect(await runner.up()).toEqual(['003-first-admin']);
+      expect(await runner.up()).toEqual(['003-first-admin', '004-conversation-turns']);
 
       expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(
         { role: 'user', isActive: true },

@@ -1,6 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AgentsRepository } from '../agents/agents.repository.js';
-import type { SessionDocument } from '../sessions/schemas/session.schema.js';
 import { RedisLockService } from '../infra/lock/redis-lock.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
@@ -24,13 +23,6 @@ export interface CallStatusEvent {
   durationSec?: number;
   recordingUrl?: string;
   error?: { code: string; message: string };
-}
-
-export function transcriptOf(session: SessionDocument | null): string {
-  return (session?.conversationHistory ?? [])
-    .filter((message) => message.role !== 'system')
-    .map((message) => `${message.role === 'user' ? 'User' : 'Agent'}: ${message.content}`)
-    .join('\n');
 }
 
 /**
@@ -140,7 +132,7 @@ export class CallLifecycleService {
     if (!call.billing) {
       await this.callLogs.prepareBilling(
         call._id,
-        transcriptOf(session),
+        session ? await this.sessions.transcript(session) : '',
         this.costs.calculate(call.durationSec ?? 0, session?.usage),
       );
       call = await this.reload(call);

@@ -1,7 +1,13 @@
 import { migration as initialSchema } from '../../migrations/001-initial-schema.js';
 import { migration as addAgentStats } from '../../migrations/002-add-agent-stats.js';
 import { migration as firstAdmin } from '../../migrations/003-first-admin.js';
+import { migration as conversationTurns } from '../../migrations/004-conversation-turns.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in the order they apply. */
-export const MIGRATIONS: readonly Migration[] = [initialSchema, addAgentStats, firstAdmin];
+export const MIGRATIONS: readonly Migration[] = [
+  initialSchema,
+  addAgentStats,
+  firstAdmin,
+  conversationTurns,
+];

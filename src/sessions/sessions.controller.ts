@@ -10,13 +10,15 @@ import {
   type AuthenticatedUser,
   CurrentUser,
 } from '../common/decorators/current-user.decorator.js';
-import type { Page } from '../common/pagination/pagination.js';
+import { type Page, PaginationQueryDto } from '../common/pagination/pagination.js';
 import {
+  ConversationMessagePageResponse,
   ListSessionsQueryDto,
   SessionIdParamDto,
   SessionPageResponse,
   SessionResponse,
 } from './dto/session.dto.js';
+import type { ConversationMessage } from './schemas/session.schema.js';
 import { SessionsService } from './sessions.service.js';
 
 @ApiTags('sessions')
@@ -33,6 +35,20 @@ export class SessionsController {
     @Query() query: ListSessionsQueryDto,
   ): Promise<Page<SessionResponse>> {
     return this.sessionsService.list(user.userId, query);
+  }
+
+  @Get(':sessionId/messages')
+  @ApiOperation({
+    summary: 'Every turn of a session, oldest first (the session itself keeps the latest 50)',
+  })
+  @ApiOkResponse({ type: ConversationMessagePageResponse })
+  @ApiNotFoundResponse()
+  messages(
+    @CurrentUser() user: AuthenticatedUser,
+    @Param() params: SessionIdParamDto,
+    @Query() query: PaginationQueryDto,
+  ): Promise<Page<ConversationMessage>> {
+    return this.sessionsService.messagesForUser(user.userId, params.sessionId, query);
   }
 
   @Get(':sessionId')

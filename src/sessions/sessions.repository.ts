@@ -71,16 +71,40 @@ export class SessionsRepository {
     return { sessions, total };
   }
 
-  /** Appends one turn durably; null when the session is missing or already ended. */
-  appendMessage(sessionId: string, message: ConversationMessage): Promise<SessionDocument | null> {
-    return this.sessions
+  /**
+   * Appends one turn to the session's latest `window` turns; null when the session is missing
+   * or already ended. `$slice` keeps the window on MongoDB; a server that ignores `$slice`
+   * (FerretDB 1.x does, silently) is caught by the length check and trimmed by `$pop`.
+   */
+  async appendMessage(
+    sessionId: string,
+    message: ConversationMessage,
+    window: number,
+  ): Promise<SessionDocument | null> {
+    const updated = await this.sessions
       .findOneAndUpdate(
         { sessionId: { $eq: sessionId }, status: 'active' },
-        { $push: { conversationHistory: message }, $set: { lastActivityAt: message.timestamp } },
+        {
+          $push: { conversationHistory: { $each: [message], $slice: -window } },
+          $set: { lastActivityAt: message.timestamp },
+        },
         { returnDocument: 'after' },
       )
       .lean<SessionDocument>()
       .exec();
+    if (updated && updated.conversationHistory.length > window) {
+      const excess = updated.conversationHistory.length - window;
+      for (let index = 0; index < excess; index += 1) {
+        await this.sessions
+          .updateOne(
+            { sessionId: { $eq: sessionId }, [`conversationHistory.${window}`]: { $exists: true } },
+            { $pop: { conversationHistory: -1 } },
+          )
+          .exec();
+      }
+      updated.conversationHistory = updated.conversationHistory.slice(-window);
+    }
+    return updated;
   }
 
   addUsage(sessionId: string, usage: Partial<SessionUsage>): Promise<SessionDocument | null> {

@@ -1,11 +1,28 @@
 import { Injectable } from '@nestjs/common';
-import type { Page } from '../common/pagination/pagination.js';
+import { Types } from 'mongoose';
+import type { Page, PaginationQueryDto } from '../common/pagination/pagination.js';
 import { toPage } from '../common/pagination/pagination.js';
+import { ConversationTurnsRepository } from './conversation-turns.repository.js';
 import type { ListSessionsQueryDto, SessionResponse } from './dto/session.dto.js';
-import type { MessageRole, SessionDocument, SessionUsage } from './schemas/session.schema.js';
+import type {
+  ConversationMessage,
+  MessageRole,
+  SessionDocument,
+  SessionUsage,
+} from './schemas/session.schema.js';
 import { SessionCache } from './session-cache.js';
 import { SessionsErrorCode, SessionsException } from './sessions.exception.js';
 import { type NewSession, SessionsRepository } from './sessions.repository.js';
+
+/** Latest turns a session keeps (the agent's context; the cache copies it every turn). */
+export const HISTORY_WINDOW = 50;
+export const MAX_MESSAGE_CHARACTERS = 4_000;
+/** Longest transcript copied into a call log. */
+export const MAX_TRANSCRIPT_CHARACTERS = 200_000;
+
+function transcriptLine(message: { role: MessageRole; content: string }): string {
+  return `${message.role === 'user' ? 'User' : 'Agent'}: ${message.content}`;
+}
 
 export function toSessionResponse(
   session: SessionDocument,
@@ -37,6 +54,7 @@ export function toSessionResponse(
 export class SessionsService {
   constructor(
     private readonly sessions: SessionsRepository,
+    private readonly turns: ConversationTurnsRepository,
     private readonly cache: SessionCache,
   ) {}
 
@@ -82,22 +100,82 @@ export class SessionsService {
     );
   }
 
-  /** One conversation turn, stored durably and mirrored to the cache (called by the voice runtime). */
+  /**
+   * One conversation turn (called by the voice runtime): kept whole in the turns collection,
+   * and in the session's window of latest turns, which the cache mirrors. Content beyond
+   * MAX_MESSAGE_CHARACTERS is cut, so no turn can bloat the session or its cache entry.
+   */
   async appendMessage(
     sessionId: string,
     role: MessageRole,
     content: string,
   ): Promise<SessionDocument> {
-    const updated = await this.sessions.appendMessage(sessionId, {
+    const message = {
       role,
-      content,
+      content: content.slice(0, MAX_MESSAGE_CHARACTERS),
       timestamp: new Date(),
-    });
+    };
+    const updated = await this.sessions.appendMessage(sessionId, message, HISTORY_WINDOW);
     if (!updated) {
       throw await this.missingOrEnded(sessionId);
     }
+    await this.turns.add({ sessionId, userId: updated.userId, ...message });
     await this.cache.put(updated);
     return updated;
+  }
+
+  /**
+   * The whole conversation as text ("User: ...", "Agent: ..."), up to MAX_TRANSCRIPT_CHARACTERS
+   * (the call log keeps it; longer ones say they were cut). Sessions older than the turns
+   * collection fall back to their own history.
+   */
+  async transcript(session: SessionDocument): Promise<string> {
+    const lines: string[] = [];
+    let length = 0;
+    let omitted = 0;
+    for await (const turn of this.turns.streamForSession(session.sessionId)) {
+      if (turn.role === 'system') {
+        continue;
+      }
+      const line = transcriptLine(turn);
+      if (omitted > 0 || length + line.length + 1 > MAX_TRANSCRIPT_CHARACTERS) {
+        omitted += 1;
+        continue;
+      }
+      lines.push(line);
+      length += line.length + 1;
+    }
+    if (lines.length === 0 && omitted === 0) {
+      return session.conversationHistory
+        .filter((message) => message.role !== 'system')
+        .map(transcriptLine)
+        .join('\n');
+    }
+    if (omitted > 0) {
+      lines.push(`[transcript cut here: ${omitted} more turns]`);
+    }
+    return lines.join('\n');
+  }
+
+  /** Every turn of one of the user's sessions, oldest first. */
+  async messagesForUser(
+    userId: string,
+    sessionId: string,
+    page: PaginationQueryDto,
+  ): Promise<Page<ConversationMessage>> {
+    const { turns, total } = await this.turns.pageForUser(
+      new Types.ObjectId(userId),
+      sessionId,
+      page,
+    );
+    if (total === 0 && !(await this.sessions.findOwned(userId, sessionId))) {
+      throw new SessionsException(SessionsErrorCode.NotFound, 'Session not found');
+    }
+    return toPage(
+      turns.map(({ role, content, timestamp }) => ({ role, content, timestamp })),
+      total,
+      page,
+    );
   }
 
   /** Adds usage counters (speech seconds, tokens, characters) that price the call. */

@@ -1,6 +1,31 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import {
+  IsInt,
+  IsOptional,
+  Max,
+  Min,
+  Validate,
+  type ValidationArguments,
+  ValidatorConstraint,
+  type ValidatorConstraintInterface,
+} from 'class-validator';
+
+/** Deepest a list may be paged: skipping further makes the database scan and discard. */
+export const MAX_LIST_OFFSET = 10_000;
+
+@ValidatorConstraint({ name: 'maxListOffset' })
+class MaxListOffset implements ValidatorConstraintInterface {
+  validate(page: unknown, args: ValidationArguments): boolean {
+    const { limit } = args.object as { limit?: unknown };
+    const size = typeof limit === 'number' && Number.isInteger(limit) ? limit : 20;
+    return typeof page !== 'number' || (page - 1) * size <= MAX_LIST_OFFSET;
+  }
+
+  defaultMessage(): string {
+    return `page reaches too deep: (page - 1) x limit may be at most ${MAX_LIST_OFFSET}; narrow the list with its filters instead`;
+  }
+}
 
 export class PaginationQueryDto {
   @ApiPropertyOptional({ minimum: 1, default: 1, example: 1 })
@@ -9,6 +34,7 @@ export class PaginationQueryDto {
   @IsInt()
   @Min(1)
   @Max(1_000_000)
+  @Validate(MaxListOffset)
   page: number = 1;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20, example: 20 })

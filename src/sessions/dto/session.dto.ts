@@ -53,3 +53,8 @@ export class SessionPageResponse {
   @ApiProperty({ type: [SessionResponse] }) data: SessionResponse[];
   @ApiProperty({ type: PageMetaDto }) meta: PageMetaDto;
 }
+
+export class ConversationMessagePageResponse {
+  @ApiProperty({ type: [ConversationMessageResponse] }) data: ConversationMessageResponse[];
+  @ApiProperty({ type: PageMetaDto }) meta: PageMetaDto;
+}
