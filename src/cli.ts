@@ -7,6 +7,7 @@ import {
   createAdminCommand,
   migrateCommand,
   redisSnapshotCommand,
+  reencryptSecretsCommand,
   restoreCommand,
 } from './cli/cli-commands.js';
 import {
@@ -51,6 +52,10 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   'purge-sessions': {
     run: purgeSessionsCommand,
     help: 'purge-sessions   delete ended sessions older than ENDED_SESSION_RETENTION_DAYS',
+  },
+  'reencrypt-secrets': {
+    run: reencryptSecretsCommand,
+    help: 'reencrypt-secrets   re-encrypt every stored secret with the current key (ENCRYPTION_KEY_ID)',
   },
   'redis-snapshot': {
     run: redisSnapshotCommand,

@@ -71,8 +71,10 @@ describe('users', () => {
       });
       expect(stored.apiToken).not.toBe(config.apiToken);
       expect(stored.apiToken).not.toContain(config.apiToken);
-      expect(stored.apiToken).toMatch(/^v1:/);
-      expect(context.app.get(SecretBoxService).decrypt(stored.apiToken)).toBe(config.apiToken);
+      expect(stored.apiToken).toMatch(/^v2:default:/);
+      expect(context.app.get(SecretBoxService).decrypt(stored.apiToken, user.id)).toBe(
+        config.apiToken,
+      );
     });
 
     it('never writes the plaintext token to the logs', async () => {
@@ -100,7 +102,9 @@ describe('users', () => {
       const stored = (await storedUser(user))?.exotelConfig;
       expect(stored.sid).toBe('second');
       expect(stored.subdomain).toBe('api.in.exotel.com');
-      expect(context.app.get(SecretBoxService).decrypt(stored.apiToken)).toBe(second.apiToken);
+      expect(context.app.get(SecretBoxService).decrypt(stored.apiToken, user.id)).toBe(
+        second.apiToken,
+      );
     });
 
     it.each([

@@ -14,6 +14,8 @@ import { MIGRATIONS } from '../migrations/migration-registry.js';
 import { MigrationRunner } from '../migrations/migration-runner.js';
 import { emailTakenAdvice, ensureAdmin } from '../users/ensure-admin.js';
 import { passwordProblem } from '../users/password-policy.js';
+import { reencryptExotelTokens } from '../users/reencrypt-secrets.js';
+import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
 
 export type CommandOutput = (line: string) => void;
 
@@ -181,6 +183,28 @@ export async function restoreCommand(
     `restore complete: ${summary.source} -> ${summary.database} ` +
       `(${summary.inserted} documents, ${summary.durationMs} ms)`,
   );
+}
+
+export async function reencryptSecretsCommand(
+  config: AppConfig,
+  args: string[],
+  print: CommandOutput,
+): Promise<void> {
+  assertOnlyKnownArguments(args, [], 'reencrypt-secrets');
+  const summary = await withDatabase(config, (client) =>
+    reencryptExotelTokens(client.db(), new SecretBoxService(config)),
+  );
+  print(
+    `secrets re-encrypted with key "${config.encryption.currentKeyId}": ${summary.reencrypted} ` +
+      `(already current: ${summary.alreadyCurrent}, changed meanwhile: ${summary.changedMeanwhile})`,
+  );
+  if (summary.unreadable.length > 0) {
+    throw new Error(
+      `${summary.unreadable.length} stored tokens open with no configured key (users ` +
+        `${summary.unreadable.join(', ')}); keep their old key in ENCRYPTION_KEYS, or have ` +
+        'those users enter their Exotel token again',
+    );
+  }
 }
 
 export async function redisSnapshotCommand(

@@ -19,12 +19,54 @@ function problemsOf(environment: Record<string, string>): ConfigValidationError 
 
 describe('loadConfig', () => {
   describe('in production', () => {
-    it('refuses to start without secrets, naming JWT_SECRET and ENCRYPTION_KEY', () => {
+    it('refuses to start without secrets, naming JWT_SECRET, ENCRYPTION_KEY and URL_SIGNING_KEY', () => {
       expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(ConfigValidationError);
       const error = problemsOf({ NODE_ENV: 'production' });
-      expect(error.message).toContain('JWT_SECRET');
-      expect(error.message).toContain('ENCRYPTION_KEY');
-      expect(error.problems).toHaveLength(2);
+      expect(error.problems).toEqual([
+        expect.stringContaining('JWT_SECRET is missing'),
+        expect.stringContaining('ENCRYPTION_KEY (or ENCRYPTION_KEYS) is missing'),
+        expect.stringContaining('URL_SIGNING_KEY is missing'),
+      ]);
+    });
+
+    it('names a weak URL_SIGNING_KEY and a weak key of ENCRYPTION_KEYS', () => {
+      const error = problemsOf({
+        NODE_ENV: 'production',
+        JWT_SECRET: STRONG_SECRET,
+        ENCRYPTION_KEYS: `k1:${VALID_KEY},k2:${randomBytes(16).toString('base64')}`,
+        ENCRYPTION_KEY_ID: 'k1',
+        URL_SIGNING_KEY: 'short',
+      });
+      expect(error.problems).toEqual([
+        expect.stringMatching(/^ENCRYPTION_KEYS key "k2" must be 32 bytes/),
+        expect.stringMatching(/^URL_SIGNING_KEY is too weak/),
+      ]);
+    });
+
+    it('reads a key ring and needs ENCRYPTION_KEY_ID to name one of its keys', () => {
+      const ring = `k1:${VALID_KEY},k2:${randomBytes(32).toString('base64')}`;
+      const base = {
+        NODE_ENV: 'production',
+        JWT_SECRET: STRONG_SECRET,
+        URL_SIGNING_KEY: STRONG_SECRET,
+      };
+      expect(problemsOf({ ...base, ENCRYPTION_KEYS: ring }).problems).toEqual([
+        expect.stringMatching(
+          /^ENCRYPTION_KEY_ID must name the key new values use \(one of k1, k2\)/,
+        ),
+      ]);
+      expect(
+        problemsOf({ ...base, ENCRYPTION_KEYS: ring, ENCRYPTION_KEY_ID: 'k3' }).problems,
+      ).toEqual([expect.stringContaining('ENCRYPTION_KEY_ID "k3" is not a configured key')]);
+      const { config } = loadConfig({
+        ...base,
+        ENCRYPTION_KEY: VALID_KEY,
+        ENCRYPTION_KEYS: ring.replace(`k1:${VALID_KEY},`, ''),
+        ENCRYPTION_KEY_ID: 'k2',
+      });
+      expect(Object.keys(config.encryption.keys)).toEqual(['default', 'k2']);
+      expect(config.encryption.currentKeyId).toBe('k2');
+      expect(config.urlSigningKey.toString()).toBe(STRONG_SECRET);
     });
 
     it('names a short JWT_SECRET as too weak', () => {
@@ -32,6 +74,7 @@ describe('loadConfig', () => {
         NODE_ENV: 'production',
         JWT_SECRET: 'short-secret',
         ENCRYPTION_KEY: VALID_KEY,
+        URL_SIGNING_KEY: STRONG_SECRET,
       });
       expect(error.problems).toEqual([expect.stringMatching(/JWT_SECRET is too weak/)]);
     });
@@ -41,9 +84,11 @@ describe('loadConfig', () => {
         NODE_ENV: 'production',
         JWT_SECRET: STRONG_SECRET,
         ENCRYPTION_KEY: VALID_KEY,
+        URL_SIGNING_KEY: STRONG_SECRET,
       });
       expect(config.jwt.secret).toBe(STRONG_SECRET);
-      expect(config.encryptionKey.equals(Buffer.from(VALID_KEY, 'base64'))).toBe(true);
+      expect(config.encryption.currentKeyId).toBe('default');
+      expect(config.encryption.keys.default?.equals(Buffer.from(VALID_KEY, 'base64'))).toBe(true);
     });
 
     it('refuses an ENCRYPTION_KEY that is not 32 bytes', () => {
@@ -51,6 +96,7 @@ describe('loadConfig', () => {
         NODE_ENV: 'production',
         JWT_SECRET: STRONG_SECRET,
         ENCRYPTION_KEY: randomBytes(16).toString('base64'),
+        URL_SIGNING_KEY: STRONG_SECRET,
       });
       expect(error.problems).toEqual([expect.stringMatching(/^ENCRYPTION_KEY must be 32 bytes/)]);
     });
@@ -60,6 +106,7 @@ describe('loadConfig', () => {
         NODE_ENV: 'production',
         JWT_SECRET: STRONG_SECRET,
         ENCRYPTION_KEY: VALID_KEY,
+        URL_SIGNING_KEY: STRONG_SECRET,
         BCRYPT_ROUNDS: '4',
       });
       expect(error.message).toContain('BCRYPT_ROUNDS');
@@ -70,6 +117,7 @@ describe('loadConfig', () => {
         NODE_ENV: 'production',
         JWT_SECRET: STRONG_SECRET,
         ENCRYPTION_KEY: VALID_KEY,
+        URL_SIGNING_KEY: STRONG_SECRET,
       });
       expect(config.corsOrigins).toEqual([]);
     });
@@ -80,10 +128,12 @@ describe('loadConfig', () => {
       const { config, warnings } = loadConfig({});
       expect(config.env).toBe('development');
       expect(config.jwt.secret.length).toBeGreaterThanOrEqual(32);
-      expect(config.encryptionKey).toHaveLength(32);
+      expect(config.encryption.keys.default).toHaveLength(32);
+      expect(config.urlSigningKey.length).toBeGreaterThanOrEqual(32);
       expect(warnings).toEqual([
         expect.stringContaining('JWT_SECRET is missing'),
-        expect.stringContaining('ENCRYPTION_KEY is missing'),
+        expect.stringContaining('ENCRYPTION_KEY (or ENCRYPTION_KEYS) is missing'),
+        expect.stringContaining('URL_SIGNING_KEY is missing'),
       ]);
     });
 
@@ -91,11 +141,16 @@ describe('loadConfig', () => {
       const first = loadConfig({}).config;
       const second = loadConfig({}).config;
       expect(first.jwt.secret).not.toBe(second.jwt.secret);
-      expect(first.encryptionKey.equals(second.encryptionKey)).toBe(false);
+      expect(first.encryption.keys.default?.equals(second.encryption.keys.default!)).toBe(false);
+      expect(first.urlSigningKey.equals(second.urlSigningKey)).toBe(false);
     });
 
     it('warns about a weak JWT_SECRET instead of failing', () => {
-      const { warnings } = loadConfig({ JWT_SECRET: 'weak', ENCRYPTION_KEY: VALID_KEY });
+      const { warnings } = loadConfig({
+        JWT_SECRET: 'weak',
+        ENCRYPTION_KEY: VALID_KEY,
+        URL_SIGNING_KEY: STRONG_SECRET,
+      });
       expect(warnings).toEqual([expect.stringContaining('JWT_SECRET is too weak')]);
     });
   });

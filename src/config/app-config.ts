@@ -28,7 +28,13 @@ export interface AppConfig {
   };
   jwt: { secret: string; expiresIn: string; expiresInSeconds: number };
   bcryptRounds: number;
-  encryptionKey: Buffer;
+  /**
+   * Keys for secrets at rest by key id; new values use `currentKeyId`, older ids stay to
+   * decrypt until `reencrypt-secrets` has moved everything to the current one.
+   */
+  encryption: { keys: Record<string, Buffer>; currentKeyId: string };
+  /** HMAC key of signed URLs (status callbacks), independent of the encryption keys. */
+  urlSigningKey: Buffer;
   throttle: {
     ttlSeconds: number;
     limit: number;
@@ -204,24 +210,102 @@ function readJwtSecret(reader: Reader, production: boolean): string {
   return randomBytes(48).toString('base64url');
 }
 
-function readEncryptionKey(reader: Reader, production: boolean): Buffer {
-  const encoded = reader.optional('ENCRYPTION_KEY');
-  const key = encoded === undefined ? undefined : Buffer.from(encoded, 'base64');
-  if (key?.length === 32) {
-    return key;
+/** The key id ENCRYPTION_KEY (the single-key setting) is known by in ciphertexts. */
+export const DEFAULT_ENCRYPTION_KEY_ID = 'default';
+const KEY_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+function decodeKey(encoded: string): Buffer | undefined {
+  const key = Buffer.from(encoded, 'base64');
+  return key.length === 32 ? key : undefined;
+}
+
+/**
+ * ENCRYPTION_KEY (one key, id `default`) and/or ENCRYPTION_KEYS (`id:base64key,...`), with
+ * ENCRYPTION_KEY_ID naming the one new values use (needed when there is more than one).
+ */
+function readEncryptionKeys(reader: Reader, production: boolean): AppConfig['encryption'] {
+  const keys: Record<string, Buffer> = {};
+  const single = reader.optional('ENCRYPTION_KEY');
+  const weak: string[] = [];
+  if (single !== undefined) {
+    const key = decodeKey(single);
+    if (key) {
+      keys[DEFAULT_ENCRYPTION_KEY_ID] = key;
+    } else {
+      weak.push('ENCRYPTION_KEY must be 32 bytes encoded in base64 (openssl rand -base64 32)');
+    }
+  }
+  for (const entry of (reader.optional('ENCRYPTION_KEYS') ?? '').split(',')) {
+    if (entry.trim() === '') {
+      continue;
+    }
+    const separator = entry.indexOf(':');
+    const id = entry.slice(0, Math.max(separator, 0)).trim();
+    const key = decodeKey(entry.slice(separator + 1).trim());
+    if (separator < 0 || !KEY_ID_PATTERN.test(id)) {
+      reader.problems.push(
+        'ENCRYPTION_KEYS must be a comma list of <id>:<base64 key>, ids of letters, digits, _ or - (up to 32)',
+      );
+    } else if (Object.hasOwn(keys, id)) {
+      reader.problems.push(
+        `ENCRYPTION_KEYS names key "${id}" twice (ENCRYPTION_KEY is key "${DEFAULT_ENCRYPTION_KEY_ID}")`,
+      );
+    } else if (!key) {
+      weak.push(`ENCRYPTION_KEYS key "${id}" must be 32 bytes encoded in base64`);
+    } else {
+      keys[id] = key;
+    }
+  }
+  const ids = Object.keys(keys);
+  if (ids.length === 0 || weak.length > 0) {
+    const reasons = weak.length > 0 ? weak : ['ENCRYPTION_KEY (or ENCRYPTION_KEYS) is missing'];
+    if (production) {
+      reader.problems.push(...reasons);
+      return { keys, currentKeyId: DEFAULT_ENCRYPTION_KEY_ID };
+    } else {
+      reader.warnings.push(
+        ...reasons.map(
+          (reason) =>
+            `${reason}: using a throwaway key, stored Exotel tokens cannot be read after a restart`,
+        ),
+      );
+      return {
+        keys: { [DEFAULT_ENCRYPTION_KEY_ID]: randomBytes(32) },
+        currentKeyId: DEFAULT_ENCRYPTION_KEY_ID,
+      };
+    }
+  }
+  const named = reader.optional('ENCRYPTION_KEY_ID');
+  const currentKeyId = named ?? (ids.length === 1 ? ids[0] : undefined);
+  if (currentKeyId === undefined) {
+    reader.problems.push(
+      `ENCRYPTION_KEY_ID must name the key new values use (one of ${ids.join(', ')})`,
+    );
+  } else if (ids.length > 0 && !Object.hasOwn(keys, currentKeyId)) {
+    reader.problems.push(
+      `ENCRYPTION_KEY_ID "${currentKeyId}" is not a configured key (${ids.join(', ')})`,
+    );
+  }
+  return { keys, currentKeyId: currentKeyId ?? DEFAULT_ENCRYPTION_KEY_ID };
+}
+
+function readUrlSigningKey(reader: Reader, production: boolean): Buffer {
+  const secret = reader.optional('URL_SIGNING_KEY');
+  if (secret !== undefined && secret.length >= MIN_JWT_SECRET_LENGTH) {
+    return Buffer.from(secret, 'utf8');
   }
   const reason =
-    encoded === undefined
-      ? 'ENCRYPTION_KEY is missing'
-      : 'ENCRYPTION_KEY must be 32 bytes encoded in base64 (openssl rand -base64 32)';
+    secret === undefined
+      ? 'URL_SIGNING_KEY is missing'
+      : `URL_SIGNING_KEY is too weak (${secret.length} characters, at least ${MIN_JWT_SECRET_LENGTH} required)`;
   if (production) {
     reader.problems.push(reason);
   } else {
     reader.warnings.push(
-      `${reason}: using a throwaway key, stored Exotel tokens cannot be read after a restart`,
+      `${reason}: using a throwaway key, signed callback URLs stop working after a restart`,
     );
   }
-  return randomBytes(32);
+  return randomBytes(48);
 }
 
 function readMetricsToken(reader: Reader, production: boolean): string | undefined {
@@ -354,7 +438,8 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       expiresInSeconds: jwtExpiresInSeconds ?? 604800,
     },
     bcryptRounds: reader.integer('BCRYPT_ROUNDS', 10, production ? 10 : 4, 15),
-    encryptionKey: readEncryptionKey(reader, production),
+    encryption: readEncryptionKeys(reader, production),
+    urlSigningKey: readUrlSigningKey(reader, production),
     throttle: {
       ttlSeconds: reader.integer('THROTTLE_TTL_SECONDS', 60, 1, 86400),
       limit: reader.integer('THROTTLE_LIMIT', 300, 1, 1_000_000),

@@ -108,7 +108,7 @@ export class CallReconciliationService {
     const details = await this.exotel.getCallDetails(
       {
         apiKey: user.exotelConfig.apiKey,
-        apiToken: this.secretBox.decrypt(user.exotelConfig.apiToken),
+        apiToken: this.secretBox.decrypt(user.exotelConfig.apiToken, user._id.toString()),
         sid: user.exotelConfig.sid,
         subdomain: user.exotelConfig.subdomain,
       },

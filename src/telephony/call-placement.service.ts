@@ -222,7 +222,7 @@ export class CallPlacementService {
     }
     return {
       apiKey: config.apiKey,
-      apiToken: this.secretBox.decrypt(config.apiToken),
+      apiToken: this.secretBox.decrypt(config.apiToken, user._id.toString()),
       sid: config.sid,
       subdomain: config.subdomain,
     };

@@ -22,7 +22,7 @@ export class UsersService {
   async updateExotelConfig(userId: string, dto: UpdateExotelConfigDto): Promise<UserResponse> {
     const user = await this.users.setExotelConfig(userId, {
       apiKey: dto.apiKey,
-      apiToken: this.secretBox.encrypt(dto.apiToken),
+      apiToken: this.secretBox.encrypt(dto.apiToken, userId),
       sid: dto.sid,
       subdomain: dto.subdomain.toLowerCase(),
     });

@@ -37,6 +37,7 @@ export function testConfig(environment: Record<string, string> = {}): AppConfig 
     QUEUE_PREFIX: uniqueName('q'),
     JWT_SECRET: randomBytes(32).toString('hex'),
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    URL_SIGNING_KEY: randomBytes(32).toString('hex'),
     BCRYPT_ROUNDS: '4',
     THROTTLE_LIMIT: '100000',
     THROTTLE_AUTH_LIMIT: '100000',
