@@ -514,5 +514,22 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
       expect(finished.costBreakdown.telephony).toBeCloseTo(longestBill, 6);
       expect(await credits()).toBeCloseTo(creditsBefore - longestBill, 6);
     });
+
+    it('bills a call measured from its timestamps no longer than Exotel lets a call last', async () => {
+      const started = await startInboundCall();
+      // The call log says it started six hours ago; the callback brings no duration.
+      await context.db
+        .collection('calllogs')
+        .updateOne(
+          { _id: new ObjectId(started.callLogId) },
+          { $set: { startedAt: new Date(Date.now() - 6 * 3600_000) } },
+        );
+      const response = await call(context.app, 'POST', statusPath(started.callLogId), {
+        body: { CallSid: started.callSid, Status: 'completed' },
+      });
+      expect(response.status).toBe(200);
+      const finished = await finalized(started.callLogId);
+      expect(finished.durationSec).toBe(14_400);
+    });
   });
 });

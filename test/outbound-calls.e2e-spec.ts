@@ -18,6 +18,7 @@ import { registerUser, setCredits, type TestUser } from './support/factories.js'
 import { call } from './support/http.js';
 import { createTestContext, type TestContext } from './support/test-app.js';
 import { waitFor } from './support/wait-for.js';
+import { waitForQueuesDrained } from './support/wait-for-queue.js';
 
 const EXOTEL_CONFIG = {
   apiKey: DEFAULT_FAKE_ACCOUNT.apiKey,
@@ -42,10 +43,12 @@ describe('outbound calls through the fake Exotel', () => {
   const usersOf = new Map<TestContext, string[]>();
 
   // Exotel posts StatusCallbacks to our public URL; here they go through the app's own stack.
+  // Which app receives the fake's callbacks (the per-user limits run on their own app).
+  let callbackTarget: () => TestContext = () => context;
   const deliver: CallbackDeliverer = async (url, request) => {
     const target = new URL(url);
-    const response = await context.app
-      .getHttpAdapter()
+    const response = await callbackTarget()
+      .app.getHttpAdapter()
       .getInstance()
       .inject({
         method: 'POST',
@@ -119,13 +122,13 @@ describe('outbound calls through the fake Exotel', () => {
       `call ${callLogId} to be placed with Exotel`,
     );
 
-  const finalized = (on: TestContext, callLogId: string) =>
+  const finalized = (on: TestContext, callLogId: string, timeoutMs = 20_000) =>
     waitFor(
       async () => {
         const stored = await storedCall(on, callLogId);
         return stored?.finalizedAt ? stored : undefined;
       },
-      20_000,
+      timeoutMs,
       `call ${callLogId} to be finalized`,
     );
 
@@ -310,7 +313,7 @@ describe('outbound calls through the fake Exotel', () => {
         conversationDuration: 95,
       });
       expect(repeat.status).toBe(200);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await waitForQueuesDrained(context.app, [Queues.callEvents]);
       expect(await creditsOf(context, line.user.id)).toBeCloseTo(creditsBefore - 0.06, 6);
       const agentAfter = await context.db
         .collection('agents')
@@ -548,7 +551,8 @@ describe('outbound calls through the fake Exotel', () => {
       fake.failNext(429, undefined, 20, { 'Retry-After': '0' });
       const response = await placeCall(context, line);
       expect(response.status).toBe(202);
-      const failed = await finalized(context, response.body.id as string);
+      // 20 requests with backoff between them and 4 queue retries: seconds, more on a busy machine.
+      const failed = await finalized(context, response.body.id as string, 38_000);
 
       expect(failed.error.code).toBe('EXOTEL_UNAVAILABLE');
       expect(failed.error.message).not.toMatch(/127\.0\.0\.1|ECONN|HTTP/);
@@ -589,41 +593,45 @@ describe('outbound calls through the fake Exotel', () => {
   });
 
   describe('hangup', () => {
-    it('cancels a call that was not answered yet, finalizes it, and refuses a second hangup (409)', async () => {
+    it('refuses with 409 to end a placed call Exotel cannot end, changes nothing, and bills the duration Exotel reports', async () => {
       const line = await newLine(context);
       const response = await placeCall(context, line);
       const callLogId = response.body.id as string;
-      await placed(callLogId);
+      const exotelCallSid = await placed(callLogId);
       const creditsBefore = await creditsOf(context, line.user.id);
 
       const hangup = await call(context.app, 'POST', `/api/v1/calls/${callLogId}/hangup`, {
         token: line.user.token,
       });
-      expect(hangup.status).toBe(200);
-      expect(hangup.body.status).toBe('canceled');
+
+      expect(hangup.status).toBe(409);
+      expect(hangup.body.code).toBe('CALL_HANGUP_UNSUPPORTED');
+      expect(hangup.body.message).toMatch(/time limit/);
+      const unchanged = await storedCall(context, callLogId);
+      expect(unchanged?.status).toBe('initiated');
+      expect(unchanged?.hangupRequestedAt).toBeUndefined();
+
+      await fake.answerCall(exotelCallSid);
+      await fake.finishCall(exotelCallSid, { status: 'completed', conversationDuration: 95 });
       const stored = await finalized(context, callLogId);
-      expect(stored.billing).toMatchObject({ state: 'done', amount: 0, charged: 0 });
-      expect(await creditsOf(context, line.user.id)).toBe(creditsBefore);
-      const session = await context.db
-        .collection('sessions')
-        .findOne({ sessionId: response.body.sessionId });
-      expect(session?.status).toBe('ended');
+      expect(stored.status).toBe('completed');
+      expect(stored.durationSec).toBe(95);
+      expect(stored.billing).toMatchObject({ state: 'done', charged: 0.06 });
+      expect(await creditsOf(context, line.user.id)).toBeCloseTo(creditsBefore - 0.06, 6);
 
       const again = await call(context.app, 'POST', `/api/v1/calls/${callLogId}/hangup`, {
         token: line.user.token,
       });
       expect(again.status).toBe(409);
       expect(again.body.code).toBe('CALL_ALREADY_ENDED');
-      expect((await storedCall(context, callLogId))?.status).toBe('canceled');
     });
 
-    it('ends an answered call as agent-ended and charges it once', async () => {
+    it('refuses with 409 to end an answered call, which then ends once at the duration Exotel reports', async () => {
       const line = await newLine(context);
       const response = await placeCall(context, line);
       const callLogId = response.body.id as string;
       const exotelCallSid = await placed(callLogId);
-      const answered = await fake.answerCall(exotelCallSid);
-      expect(answered.status).toBe(200);
+      expect((await fake.answerCall(exotelCallSid)).status).toBe(200);
       await waitFor(async () =>
         (await storedCall(context, callLogId))?.status === 'in-progress' ? true : undefined,
       );
@@ -632,18 +640,16 @@ describe('outbound calls through the fake Exotel', () => {
       const hangup = await call(context.app, 'POST', `/api/v1/calls/${callLogId}/hangup`, {
         token: line.user.token,
       });
-      expect(hangup.status).toBe(200);
-      expect(hangup.body.status).toBe('agent-ended');
-      const stored = await finalized(context, callLogId);
-      const durationSec = stored.durationSec as number;
-      expect(durationSec).toBeGreaterThanOrEqual(0);
-      const expected = Math.ceil(durationSec / 60) * 0.03;
-      expect(stored.billing.charged).toBeCloseTo(expected, 6);
-      // Exotel's own terminal callback arrives afterwards: no second charge, status kept.
+      expect(hangup.status).toBe(409);
+      expect(hangup.body.code).toBe('CALL_HANGUP_UNSUPPORTED');
+      expect((await storedCall(context, callLogId))?.status).toBe('in-progress');
+
       await fake.finishCall(exotelCallSid, { status: 'completed', conversationDuration: 400 });
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      expect(await creditsOf(context, line.user.id)).toBeCloseTo(creditsBefore - expected, 6);
-      expect((await storedCall(context, callLogId))?.status).toBe('agent-ended');
+      await fake.finishCall(exotelCallSid, { status: 'completed', conversationDuration: 400 });
+      const stored = await finalized(context, callLogId);
+      await waitForQueuesDrained(context.app, [Queues.callEvents]);
+      expect(stored.durationSec).toBe(400);
+      expect(await creditsOf(context, line.user.id)).toBeCloseTo(creditsBefore - 0.21, 6);
     });
 
     it('withdraws a call that was not sent yet: it is canceled and never placed', async () => {
@@ -714,19 +720,20 @@ describe('outbound calls through the fake Exotel', () => {
         OUTBOUND_CALLS_LIMIT: '2',
         MAX_CONCURRENT_CALLS: '1',
       });
+      callbackTarget = () => limited;
     });
 
     afterAll(async () => {
+      callbackTarget = () => context;
       await forgetUsers(limited);
       await limited.close();
     });
 
-    const hangUp = async (line: Line, callLogId: string): Promise<void> => {
-      await placed(callLogId, limited);
-      const response = await call(limited.app, 'POST', `/api/v1/calls/${callLogId}/hangup`, {
-        token: line.user.token,
-      });
-      expect(response.status).toBe(200);
+    /** Ends the call the way Exotel does (the only way once it is placed) and waits for its end. */
+    const hangUp = async (_line: Line, callLogId: string): Promise<void> => {
+      const exotelCallSid = await placed(callLogId, limited);
+      expect((await fake.finishCall(exotelCallSid, { status: 'no-answer' })).status).toBe(200);
+      await finalized(limited, callLogId);
     };
 
     const callsOf = (userId: string) =>

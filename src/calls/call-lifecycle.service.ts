@@ -1,5 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AgentsRepository } from '../agents/agents.repository.js';
+import type { AppConfig } from '../config/app-config.js';
+import { APP_CONFIG } from '../config/config.module.js';
 import { RedisLockService } from '../infra/lock/redis-lock.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
@@ -8,6 +10,9 @@ import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
 import { isSuccessful, isTerminal, statusesBefore } from './call-status.js';
 import type { CallLogDocument, CallStatus } from './schemas/call-log.schema.js';
+
+/** Exotel's longest call (its TimeLimit maximum): inbound calls get no TimeLimit of ours. */
+const EXOTEL_LONGEST_CALL_SECONDS = 14_400;
 
 // Renewed while the finalizer runs; a finalizer paused past it is fenced by the database.
 const FINALIZE_LOCK_MS = 60_000;
@@ -44,6 +49,7 @@ export class CallLifecycleService {
     private readonly costs: CallCostCalculator,
     private readonly locks: RedisLockService,
     private readonly slots: ActiveCallSlots,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async applyEvent(event: CallStatusEvent): Promise<CallLogDocument | null> {
@@ -92,9 +98,19 @@ export class CallLifecycleService {
       const startedAt = current.startedAt ?? event.startedAt;
       change.startedAt = startedAt;
       change.endedAt = endedAt;
+      // Measured from timestamps when no duration is reported: never more than a call can last.
+      const longest =
+        current.direction === 'outbound'
+          ? this.config.calls.timeLimitSeconds
+          : EXOTEL_LONGEST_CALL_SECONDS;
       change.durationSec =
         event.durationSec ??
-        (startedAt ? Math.max(0, Math.round((endedAt.getTime() - startedAt.getTime()) / 1000)) : 0);
+        (startedAt
+          ? Math.min(
+              longest,
+              Math.max(0, Math.round((endedAt.getTime() - startedAt.getTime()) / 1000)),
+            )
+          : 0);
     }
     const advanced = await this.callLogs.advanceStatus(current._id, change);
     const latest = advanced ?? current;

@@ -26,6 +26,8 @@ export function toCallLogResponse(call: CallLogDocument): CallLogResponse {
       : null,
     metadata: call.metadata ?? null,
     error: call.error ?? null,
+    placement: call.placement?.state ?? null,
+    hangupRequestedAt: call.hangupRequestedAt ?? null,
     createdAt: call.createdAt,
     updatedAt: call.updatedAt,
   };

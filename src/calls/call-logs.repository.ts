@@ -170,6 +170,16 @@ export class CallLogsRepository {
       .exec();
   }
 
+  /** Notes that the call was asked to end at the carrier (its status waits for the carrier). */
+  async markHangupRequested(callLogId: Types.ObjectId, at: Date): Promise<void> {
+    await this.callLogs
+      .updateOne(
+        { _id: callLogId, hangupRequestedAt: { $exists: false } },
+        { $set: { hangupRequestedAt: at } },
+      )
+      .exec();
+  }
+
   /** Records the CallSid Exotel gave the call, unless one is recorded already. */
   async recordPlacement(callLogId: Types.ObjectId, exotelCallSid: string): Promise<void> {
     await this.callLogs

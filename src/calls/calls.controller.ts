@@ -90,10 +90,14 @@ export class CallsController {
   @Post(':id/hangup')
   @HttpCode(HttpStatus.OK)
   @ApiOperation({
-    summary: 'End a call from the platform side (canceled before answer, agent-ended after)',
+    summary:
+      'End a call: one not yet sent to Exotel is canceled; one Exotel has is ended at the carrier when it allows (status then follows its final callback)',
   })
   @ApiOkResponse({ type: CallLogResponse })
-  @ApiConflictResponse({ description: 'Already ended' })
+  @ApiConflictResponse({
+    description:
+      'Already ended (CALL_ALREADY_ENDED); connect request in flight (CALL_PLACEMENT_IN_PROGRESS); the carrier cannot end this call (CALL_HANGUP_UNSUPPORTED)',
+  })
   hangup(
     @CurrentUser() user: AuthenticatedUser,
     @Param('id', ParseObjectIdPipe) id: string,

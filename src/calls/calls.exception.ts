@@ -13,6 +13,7 @@ export enum CallsErrorCode {
   TooManyActiveCalls = 'CALL_TOO_MANY_ACTIVE',
   AlreadyEnded = 'CALL_ALREADY_ENDED',
   PlacementInProgress = 'CALL_PLACEMENT_IN_PROGRESS',
+  HangupUnsupported = 'CALL_HANGUP_UNSUPPORTED',
 }
 
 const STATUS: Record<CallsErrorCode, HttpStatus> = {
@@ -27,6 +28,7 @@ const STATUS: Record<CallsErrorCode, HttpStatus> = {
   [CallsErrorCode.TooManyActiveCalls]: HttpStatus.TOO_MANY_REQUESTS,
   [CallsErrorCode.AlreadyEnded]: HttpStatus.CONFLICT,
   [CallsErrorCode.PlacementInProgress]: HttpStatus.CONFLICT,
+  [CallsErrorCode.HangupUnsupported]: HttpStatus.CONFLICT,
 };
 
 export class CallsException extends DomainException {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { Queue } from 'bullmq';
 import { Types } from 'mongoose';
 import { type Page, toPage } from '../common/pagination/pagination.js';
@@ -15,6 +16,7 @@ import type { NewSession } from '../sessions/sessions.repository.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { ActiveCallSlots } from './active-call-slots.js';
+import { CALL_CONTROL, type CallControl } from './call-control.port.js';
 import { CallLifecycleService } from './call-lifecycle.service.js';
 import { toCallLogResponse } from './call-log.response.js';
 import { CallLogsRepository } from './call-logs.repository.js';
@@ -46,6 +48,7 @@ export class CallsService {
     private readonly slots: ActiveCallSlots,
     @InjectQueue(Queues.callPlacement) private readonly placementQueue: Queue<PlaceCallJob>,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   /** Checks everything a call needs, records it (call log, session) and queues its placement. */
@@ -184,34 +187,44 @@ export class CallsService {
   }
 
   /**
-   * Ends a call from our side: `canceled` before it connected, `agent-ended` after. A call not
-   * yet sent to Exotel is withdrawn first (atomic), so the placement job can never ring it; one
-   * whose connect request is in flight cannot be stopped, which the 409 says.
+   * Ends a call from our side. A call not yet sent to Exotel is withdrawn (atomic, so the
+   * placement job can never ring it) and canceled; one whose connect request is in flight
+   * cannot be withdrawn (409). A call the carrier has is ended through the carrier
+   * (CallControl): its status then waits for the carrier's final callback, whose duration is
+   * billed; when the carrier offers no way to end it, the answer says so (409) and nothing
+   * changes.
    */
   async hangup(userId: string, callLogId: string): Promise<CallLogResponse> {
     let call = await this.callLogs.findOwned(userId, callLogId);
     if (!call) {
       throw new CallsException(CallsErrorCode.NotFound, 'Call not found');
     }
-    if (call.status === 'initiated' && !(await this.callLogs.withdrawPlacement(call._id))) {
-      call = (await this.callLogs.findOwned(userId, callLogId)) ?? call;
-      const placing = call.placement?.state;
-      if (call.status === 'initiated' && (placing === 'sending' || placing === 'unknown')) {
-        throw new CallsException(
-          CallsErrorCode.PlacementInProgress,
-          'The call is being placed with Exotel right now and cannot be withdrawn; hang up again once it rings',
-        );
-      }
+    if (call.status === 'initiated' && (await this.callLogs.withdrawPlacement(call._id))) {
+      await this.lifecycle.applyEvent({ callLogId, status: 'canceled', occurredAt: new Date() });
+      return this.get(userId, callLogId);
     }
+    call = (await this.callLogs.findOwned(userId, callLogId)) ?? call;
     if (isTerminal(call.status)) {
       throw new CallsException(CallsErrorCode.AlreadyEnded, `Call already ended (${call.status})`);
     }
-    await this.lifecycle.applyEvent({
-      callLogId,
-      status: call.status === 'in-progress' ? 'agent-ended' : 'canceled',
-      occurredAt: new Date(),
-    });
+    const placing = call.placement?.state;
+    if (call.status === 'initiated' && (placing === 'sending' || placing === 'unknown')) {
+      throw new CallsException(
+        CallsErrorCode.PlacementInProgress,
+        'The call is being placed with Exotel right now and cannot be withdrawn; hang up again once it rings',
+      );
+    }
+    const outcome = await this.callControl().endCall(call, 'hangup requested through the API');
+    if (!outcome.ended) {
+      throw new CallsException(CallsErrorCode.HangupUnsupported, outcome.reason);
+    }
+    await this.callLogs.markHangupRequested(call._id, new Date());
     return this.get(userId, callLogId);
+  }
+
+  // Telephony implements the port and depends on this module, so it is looked up at run time.
+  private callControl(): CallControl {
+    return this.moduleRef.get<CallControl>(CALL_CONTROL, { strict: false });
   }
 
   /** The outbound allowance (per 900 s), then a concurrent-call slot, both taken atomically. */

@@ -8,6 +8,8 @@ import {
   CALL_STATUSES,
   type CallDirection,
   type CallStatus,
+  PLACEMENT_STATES,
+  type PlacementState,
 } from '../schemas/call-log.schema.js';
 
 export class CreateCallDto {
@@ -147,6 +149,15 @@ export class CallLogResponse {
   billing: CallBillingResponse | null;
   @ApiPropertyOptional({ type: Object, nullable: true }) metadata: Record<string, unknown> | null;
   @ApiPropertyOptional({ type: CallErrorResponse, nullable: true }) error: CallErrorResponse | null;
+  @ApiPropertyOptional({
+    enum: PLACEMENT_STATES,
+    nullable: true,
+    description:
+      'Outbound: sending, not-sent, unknown (answer lost, being looked up), placed, failed, withdrawn',
+  })
+  placement: PlacementState | null;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
+  hangupRequestedAt: Date | null;
   @ApiProperty({ type: String, format: 'date-time' }) createdAt: Date;
   @ApiProperty({ type: String, format: 'date-time' }) updatedAt: Date;
 }

@@ -109,6 +109,8 @@ export class CallLog {
   /** Progress of adding this call to its agent's stats (same two-phase scheme as billing). */
   @Prop({ type: String, enum: SETTLEMENT_STATES }) agentStatsState?: SettlementState;
   @Prop({ type: SchemaFactory.createForClass(CallPlacement) }) placement?: CallPlacement;
+  /** When POST /calls/:id/hangup asked the carrier to end the call. */
+  @Prop({ type: Date }) hangupRequestedAt?: Date;
   /** Set when every end-of-call step (session, transcript, charge, stats) is complete. */
   @Prop({ type: Date }) finalizedAt?: Date;
 }
