@@ -215,7 +215,8 @@ describe('maintenance jobs', () => {
         direction: 'outbound',
         updatedAt: stale,
       });
-      // Its connect request was sent and its outcome is unknown: the placement job settles it.
+      // Its connect request was sent, its outcome unknown, its placement job gone: looked up at
+      // Exotel (not there), then failed without being sent again.
       const beingPlaced = await seedCall({
         status: 'initiated',
         direction: 'outbound',
@@ -246,16 +247,20 @@ describe('maintenance jobs', () => {
       expect(summary).toEqual({
         stale: 5,
         finishedFromExotel: 2,
-        neverPlaced: 1,
-        stillRunning: 2,
+        neverPlaced: 2,
+        stillRunning: 1,
         errors: 0,
         refinalized: 1,
       });
-      // Exotel was asked about the three calls it knows, with the account's credentials.
+      // Exotel was asked about the three calls it knows, with the account's credentials, and
+      // searched once for the call whose placement outcome was unknown.
       expect(fake.requests.map((request) => request.path).sort()).toEqual(
-        [completedSid, unansweredSid, runningSid]
-          .map((sid) => `/v1/Accounts/${DEFAULT_FAKE_ACCOUNT.sid}/Calls/${sid}.json`)
-          .sort(),
+        [
+          `/v1/Accounts/${DEFAULT_FAKE_ACCOUNT.sid}/Calls.json`,
+          ...[completedSid, unansweredSid, runningSid].map(
+            (sid) => `/v1/Accounts/${DEFAULT_FAKE_ACCOUNT.sid}/Calls/${sid}.json`,
+          ),
+        ].sort(),
       );
 
       expect(await callLog(completedAtExotel.callLogId)).toMatchObject({
@@ -278,9 +283,11 @@ describe('maintenance jobs', () => {
       });
       expect(await session(neverPlaced.sessionId)).toMatchObject({ status: 'ended' });
       expect(await callLog(beingPlaced.callLogId)).toMatchObject({
-        status: 'initiated',
-        placement: { state: 'unknown' },
+        status: 'failed',
+        error: { code: 'PLACEMENT_UNCERTAIN' },
+        placement: { state: 'failed' },
       });
+      expect(fake.requests.filter((request) => request.path.endsWith('/connect.json'))).toEqual([]);
       expect(await callLog(recent.callLogId)).toMatchObject({ status: 'in-progress' });
       const crashedCall = await callLog(crashed.callLogId);
       expect(crashedCall).toMatchObject({
@@ -294,8 +301,8 @@ describe('maintenance jobs', () => {
 
       expect(await credits()).toBeCloseTo(creditsBefore - 0.06 - 0.09, 6);
       const agent = await context.db.collection('agents').findOne({ _id: agentId });
-      // completed, no-answer, never placed, crashed.
-      expect(agent?.stats.totalCalls).toBe(totalCallsBefore + 4);
+      // completed, no-answer, never placed, placement uncertain, crashed.
+      expect(agent?.stats.totalCalls).toBe(totalCallsBefore + 5);
 
       // A second sweep (or a late callback) changes nothing.
       const again = await reconciliation.run(new Date(now.getTime() + 1000));
@@ -303,7 +310,55 @@ describe('maintenance jobs', () => {
       expect(await credits()).toBeCloseTo(creditsBefore - 0.06 - 0.09, 6);
       expect(
         (await context.db.collection('agents').findOne({ _id: agentId }))?.stats.totalCalls,
-      ).toBe(totalCallsBefore + 4);
+      ).toBe(totalCallsBefore + 5);
+    });
+
+    it('backs off from a call it cannot settle instead of retrying it every run', async () => {
+      const now = new Date();
+      const stale = new Date(now.getTime() - 16 * MINUTE);
+      // Its owner's Exotel token cannot be decrypted: every attempt fails the same way.
+      const owner = await registerUser(context);
+      await context.db.collection('users').updateOne(
+        { _id: new ObjectId(owner.id) },
+        {
+          $set: {
+            exotelConfig: {
+              apiKey: 'key',
+              apiToken: 'v1:not:a:ciphertext',
+              sid: DEFAULT_FAKE_ACCOUNT.sid,
+              subdomain: 'api.exotel.com',
+            },
+          },
+        },
+      );
+      const stuck = await seedCall({
+        status: 'in-progress',
+        exotelCallSid: uniqueName('CA'),
+        updatedAt: stale,
+      });
+      await calls().updateOne(
+        { _id: stuck.callLogId },
+        { $set: { userId: new ObjectId(owner.id) } },
+      );
+      const updatedAt = (await callLog(stuck.callLogId))?.updatedAt as Date;
+      const reconciliation = context.app.get(CallReconciliationService);
+
+      const first = await reconciliation.run(now);
+      expect(first.errors).toBe(1);
+      const deferred = await callLog(stuck.callLogId);
+      expect(deferred?.reconcile).toMatchObject({ attempts: 1 });
+      expect((deferred?.reconcile.nextAt as Date).getTime()).toBe(now.getTime() + 5 * MINUTE);
+      expect(deferred?.updatedAt).toEqual(updatedAt);
+
+      // Left out until its time comes: the run does not pick it again.
+      expect((await reconciliation.run(new Date(now.getTime() + MINUTE))).errors).toBe(0);
+      const later = await reconciliation.run(new Date(now.getTime() + 6 * MINUTE));
+      expect(later.errors).toBe(1);
+      const twice = await callLog(stuck.callLogId);
+      expect(twice?.reconcile).toMatchObject({ attempts: 2 });
+      expect((twice?.reconcile.nextAt as Date).getTime()).toBe(now.getTime() + 16 * MINUTE);
+      await calls().deleteOne({ _id: stuck.callLogId });
+      await context.redis.del(`user:token:${owner.id}`);
     });
 
     it('resumes a finalization interrupted after the charge without charging again', async () => {

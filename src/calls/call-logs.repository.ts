@@ -46,6 +46,12 @@ export type CallForStats = Pick<
   'agentId' | 'status' | 'durationSec' | 'costBreakdown' | 'createdAt'
 >;
 
+function notDeferred(now: Date): Record<string, unknown> {
+  return {
+    $or: [{ 'reconcile.nextAt': { $exists: false } }, { 'reconcile.nextAt': { $lte: now } }],
+  };
+}
+
 /** The only code that touches the calllogs collection. */
 @Injectable()
 export class CallLogsRepository {
@@ -337,26 +343,55 @@ export class CallLogsRepository {
     return rows.map((row) => ({ status: row._id, count: row.count }));
   }
 
-  /** Non-terminal calls untouched since `before` (reconciliation candidates). */
-  findStale(before: Date, limit: number): Promise<CallLogDocument[]> {
+  /**
+   * Non-terminal calls untouched since `before` (reconciliation candidates), leaving out those
+   * the reconciliation deferred past `now`.
+   */
+  findStale(before: Date, now: Date, limit: number): Promise<CallLogDocument[]> {
     return this.callLogs
-      .find({ status: { $in: ACTIVE_CALL_STATUSES }, updatedAt: { $lt: before } })
+      .find({
+        status: { $in: ACTIVE_CALL_STATUSES },
+        updatedAt: { $lt: before },
+        ...notDeferred(now),
+      })
       .sort({ updatedAt: 1 })
       .limit(limit)
       .lean<CallLogDocument[]>()
       .exec();
   }
 
-  /** Terminal calls whose end-of-call work has not completed (a crash mid-way). */
-  findUnfinalized(before: Date, limit: number): Promise<CallLogDocument[]> {
+  /** Terminal calls whose end-of-call work has not completed (a crash mid-way), not deferred. */
+  findUnfinalized(before: Date, now: Date, limit: number): Promise<CallLogDocument[]> {
     return this.callLogs
       .find({
         status: { $nin: ACTIVE_CALL_STATUSES },
         finalizedAt: { $exists: false },
         updatedAt: { $lt: before },
+        ...notDeferred(now),
       })
       .limit(limit)
       .lean<CallLogDocument[]>()
+      .exec();
+  }
+
+  /**
+   * Leaves the call out of reconciliation until `nextAt`, counting the attempt (without
+   * touching `updatedAt`, which says when the call itself last changed).
+   */
+  async deferReconciliation(
+    callLogId: Types.ObjectId,
+    nextAt: Date,
+    lastError: string,
+  ): Promise<void> {
+    await this.callLogs
+      .updateOne(
+        { _id: callLogId },
+        {
+          $inc: { 'reconcile.attempts': 1 },
+          $set: { 'reconcile.nextAt': nextAt, 'reconcile.lastError': lastError.slice(0, 500) },
+        },
+        { timestamps: false },
+      )
       .exec();
   }
 

@@ -6,6 +6,7 @@ import type { CallLogDocument } from '../calls/schemas/call-log.schema.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
+import { CallPlacementService } from '../telephony/call-placement.service.js';
 import { ExotelClient } from '../telephony/exotel/exotel.client.js';
 import { UsersRepository } from '../users/users.repository.js';
 
@@ -19,6 +20,8 @@ export interface ReconciliationSummary {
 }
 
 const BATCH = 200;
+const FIRST_DEFER_MS = 5 * 60_000;
+const MAX_DEFER_MS = 6 * 3600_000;
 // A terminal call normally finalizes within milliseconds; older ones were interrupted.
 const UNFINALIZED_GRACE_MS = 60_000;
 
@@ -37,6 +40,7 @@ export class CallReconciliationService {
     private readonly users: UsersRepository,
     private readonly lifecycle: CallLifecycleService,
     private readonly exotel: ExotelClient,
+    private readonly placement: CallPlacementService,
     private readonly secretBox: SecretBoxService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -50,28 +54,79 @@ export class CallReconciliationService {
       errors: 0,
       refinalized: 0,
     };
-    const stale = await this.callLogs.findStale(
-      new Date(now.getTime() - this.config.maintenance.staleCallMinutes * 60_000),
-      BATCH,
-    );
+    const staleMs = this.config.maintenance.staleCallMinutes * 60_000;
+    const stale = await this.callLogs.findStale(new Date(now.getTime() - staleMs), now, BATCH);
     summary.stale = stale.length;
     for (const call of stale) {
       try {
         await this.reconcile(call, now, summary);
       } catch (error) {
         summary.errors += 1;
-        this.logger.warn(`reconciling call ${call._id.toString()} failed: ${String(error)}`);
+        await this.defer(call, now, error);
       }
     }
     for (const call of await this.callLogs.findUnfinalized(
       new Date(now.getTime() - UNFINALIZED_GRACE_MS),
+      now,
       BATCH,
     )) {
-      if ((await this.lifecycle.finalize(call._id.toString())) === 'finalized') {
-        summary.refinalized += 1;
+      try {
+        if ((await this.lifecycle.finalize(call._id.toString())) === 'finalized') {
+          summary.refinalized += 1;
+        }
+      } catch (error) {
+        summary.errors += 1;
+        await this.defer(call, now, error);
       }
     }
     return summary;
+  }
+
+  /**
+   * A call that could not be settled is left alone for a while, longer after each failure,
+   * so the same failing calls never fill every batch and starve the others.
+   */
+  private async defer(call: CallLogDocument, now: Date, error: unknown): Promise<void> {
+    const attempts = call.reconcile?.attempts ?? 0;
+    const waitMs = Math.min(MAX_DEFER_MS, FIRST_DEFER_MS * 2 ** attempts);
+    this.logger.warn(
+      `reconciling call ${call._id.toString()} failed (attempt ${attempts + 1}), next try in ${Math.round(waitMs / 60_000)} min: ${String(error)}`,
+    );
+    await this.callLogs.deferReconciliation(
+      call._id,
+      new Date(now.getTime() + waitMs),
+      error instanceof Error ? error.message : String(error),
+    );
+  }
+
+  /**
+   * An outbound call Exotel never confirmed: one whose connect request was never sent is
+   * withdrawn and failed (NEVER_PLACED); one whose request was sent with its outcome unknown
+   * (a placement job that gave up or was lost) is settled by looking it up at Exotel, never
+   * by sending it again.
+   */
+  private async reconcileUnplaced(
+    call: CallLogDocument,
+    now: Date,
+    summary: ReconciliationSummary,
+  ): Promise<void> {
+    const callLogId = call._id.toString();
+    if (await this.callLogs.withdrawPlacement(call._id)) {
+      await this.lifecycle.applyEvent({
+        callLogId,
+        status: 'failed',
+        occurredAt: now,
+        error: { code: 'NEVER_PLACED', message: 'The call never reached Exotel' },
+      });
+      summary.neverPlaced += 1;
+      return;
+    }
+    const outcome = await this.placement.place(callLogId, true);
+    if (outcome === 'failed') {
+      summary.neverPlaced += 1;
+    } else {
+      summary.stillRunning += 1;
+    }
   }
 
   private async reconcile(
@@ -81,20 +136,8 @@ export class CallReconciliationService {
   ): Promise<void> {
     const callLogId = call._id.toString();
     if (!call.exotelCallSid) {
-      // Only a call whose connect request was never sent may be failed here: the placement job
-      // settles one that was sent (it looks the call up at Exotel).
-      if (
-        call.direction === 'outbound' &&
-        call.status === 'initiated' &&
-        (await this.callLogs.withdrawPlacement(call._id))
-      ) {
-        await this.lifecycle.applyEvent({
-          callLogId,
-          status: 'failed',
-          occurredAt: now,
-          error: { code: 'NEVER_PLACED', message: 'The call never reached Exotel' },
-        });
-        summary.neverPlaced += 1;
+      if (call.direction === 'outbound' && call.status === 'initiated') {
+        await this.reconcileUnplaced(call, now, summary);
       } else {
         summary.stillRunning += 1;
       }

@@ -20,6 +20,6 @@ import { TelephonyService } from './telephony.service.js';
     CallPlacementProcessor,
     { provide: CALL_CONTROL, useClass: ExotelCallControl },
   ],
-  exports: [ExotelClient, CALL_CONTROL],
+  exports: [ExotelClient, CallPlacementService, CALL_CONTROL],
 })
 export class TelephonyModule {}

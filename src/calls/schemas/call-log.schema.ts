@@ -84,6 +84,14 @@ export class CallPlacement {
   @Prop({ type: Date }) claimedAt?: Date;
 }
 
+/** The reconciliation job's record of a call it could not settle, so it backs off instead of stalling. */
+@Schema({ _id: false })
+export class CallReconcileState {
+  @Prop({ type: Number, required: true, min: 0 }) attempts: number;
+  @Prop({ type: Date, required: true }) nextAt: Date;
+  @Prop({ type: String }) lastError?: string;
+}
+
 @Schema({ collection: 'calllogs', timestamps: true })
 export class CallLog {
   @Prop({ type: String, required: true }) sessionId: string;
@@ -109,6 +117,7 @@ export class CallLog {
   /** Progress of adding this call to its agent's stats (same two-phase scheme as billing). */
   @Prop({ type: String, enum: SETTLEMENT_STATES }) agentStatsState?: SettlementState;
   @Prop({ type: SchemaFactory.createForClass(CallPlacement) }) placement?: CallPlacement;
+  @Prop({ type: SchemaFactory.createForClass(CallReconcileState) }) reconcile?: CallReconcileState;
   /** When POST /calls/:id/hangup asked the carrier to end the call. */
   @Prop({ type: Date }) hangupRequestedAt?: Date;
   /** Set when every end-of-call step (session, transcript, charge, stats) is complete. */
