@@ -18,9 +18,8 @@ async function bootstrap(): Promise<void> {
   const { config } = loaded;
   const app = await createApp({ config });
   await app.listen({ port: config.port, host: config.host });
-  logger.log(
-    `API listening on ${config.publicBaseUrl}/api/v1 (docs: ${config.publicBaseUrl}/docs)`,
-  );
+  const docs = config.apiDocsEnabled ? ` (docs: ${config.publicBaseUrl}/docs)` : '';
+  logger.log(`API listening on ${config.publicBaseUrl}/api/v1${docs}`);
 }
 
 void bootstrap();
