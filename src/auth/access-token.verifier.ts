@@ -12,7 +12,7 @@ const BEARER = /^Bearer ([\w.-]+)$/i;
 
 /**
  * A bearer token is valid when its signature and expiry hold and it is the user's current
- * token (`user:token:{userId}`). Uses this application's own secret (no process-wide
+ * token (cached at `user:token:{userId}`, backed by the user's `currentTokenId`). Uses this application's own secret (no process-wide
  * strategy registry), as a KeyObject so each check skips re-parsing the secret.
  */
 @Injectable()
@@ -32,7 +32,12 @@ export class AccessTokenVerifier {
     if (!token) {
       return undefined;
     }
-    let payload: Partial<AccessTokenPayload> & { aud?: unknown };
+    let payload: Partial<AccessTokenPayload> & {
+      aud?: unknown;
+      jti?: unknown;
+      iat?: unknown;
+      exp?: unknown;
+    };
     try {
       payload = await this.jwt.verifyAsync<AccessTokenPayload>(token, {
         secret: this.key as unknown as string,
@@ -50,8 +55,14 @@ export class AccessTokenVerifier {
     if (typeof payload.sub !== 'string' || role === undefined || !USER_ROLES.includes(role)) {
       return undefined;
     }
-    return (await this.tokens.isCurrent(payload.sub, token))
-      ? { userId: payload.sub, role }
-      : undefined;
+    const current = await this.tokens.isCurrent({
+      userId: payload.sub,
+      role,
+      tokenId: typeof payload.jti === 'string' ? payload.jti : undefined,
+      token,
+      issuedAt: typeof payload.iat === 'number' ? payload.iat : undefined,
+      expiresAt: typeof payload.exp === 'number' ? payload.exp : undefined,
+    });
+    return current ? { userId: payload.sub, role } : undefined;
   }
 }

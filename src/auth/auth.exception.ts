@@ -6,6 +6,7 @@ export enum AuthErrorCode {
   AccountDisabled = 'AUTH_ACCOUNT_DISABLED',
   EmailTaken = 'AUTH_EMAIL_TAKEN',
   WrongCurrentPassword = 'AUTH_WRONG_CURRENT_PASSWORD',
+  AccountChanging = 'AUTH_ACCOUNT_CHANGING',
 }
 
 const STATUS: Record<AuthErrorCode, HttpStatus> = {
@@ -14,6 +15,8 @@ const STATUS: Record<AuthErrorCode, HttpStatus> = {
   [AuthErrorCode.EmailTaken]: HttpStatus.CONFLICT,
   // Not 401: the bearer token is fine, and clients read 401 as "sign in again".
   [AuthErrorCode.WrongCurrentPassword]: HttpStatus.FORBIDDEN,
+  // Only when an admin changed the role again and again while the token was being issued.
+  [AuthErrorCode.AccountChanging]: HttpStatus.CONFLICT,
 };
 
 export class AuthException extends DomainException {

@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import type { AppConfig } from '../config/app-config.js';
-import { APP_CONFIG } from '../config/config.module.js';
 import { AccessTokenStore } from '../users/access-token.store.js';
 import { toUserResponse, type UserResponse } from '../users/dto/user.response.js';
 import type { UserDocument } from '../users/schemas/user.schema.js';
@@ -14,6 +12,9 @@ import type { ChangePasswordDto } from './dto/change-password.dto.js';
 import type { LoginDto } from './dto/login.dto.js';
 import type { RegisterDto } from './dto/register.dto.js';
 import { PasswordHasher } from './password-hasher.js';
+
+/** Tries at issuing a token while an admin keeps changing the account's role. */
+const ISSUE_ATTEMPTS = 3;
 
 export interface AccessTokenPayload {
   sub: string;
@@ -27,7 +28,6 @@ export class AuthService {
     private readonly tokens: AccessTokenStore,
     private readonly jwt: JwtService,
     private readonly passwords: PasswordHasher,
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async register(dto: RegisterDto): Promise<AuthResponse> {
@@ -50,10 +50,7 @@ export class AuthService {
 
   async login(dto: LoginDto): Promise<AuthResponse> {
     const user = await this.verifyCredentials(dto);
-    const loggedInAt = new Date();
-    await this.users.recordLogin(user._id, loggedInAt);
-    user.lastLoginAt = loggedInAt;
-    return this.issueToken(user);
+    return this.issueToken(user, new Date());
   }
 
   /** The active user these credentials belong to; shared by every way of signing in. */
@@ -100,12 +97,41 @@ export class AuthService {
     return toUserResponse(user);
   }
 
-  private async issueToken(user: UserDocument): Promise<AuthResponse> {
-    const userId = user._id.toString();
-    const payload: AccessTokenPayload = { sub: userId, role: user.role };
-    // A unique id makes every issued token distinct, even two issued within one second.
-    const accessToken = await this.jwt.signAsync(payload, { jwtid: randomUUID() });
-    await this.tokens.remember(userId, accessToken, this.config.jwt.expiresInSeconds);
-    return { accessToken, user: toUserResponse(user) };
+  /**
+   * Signs a token with the user's role and makes it their one valid token. When an admin
+   * deactivates the account or changes its role while this runs, the stored token is not
+   * replaced (see UsersRepository.claimCurrentToken): the user is read again and either
+   * refused or given a token with the new role.
+   */
+  private async issueToken(user: UserDocument, loggedInAt?: Date): Promise<AuthResponse> {
+    let current = user;
+    for (let attempt = 0; attempt < ISSUE_ATTEMPTS; attempt += 1) {
+      const userId = current._id.toString();
+      const payload: AccessTokenPayload = { sub: userId, role: current.role };
+      // A unique id makes every issued token distinct, even two issued within one second,
+      // and is what the user document names as the current token.
+      const tokenId = randomUUID();
+      const accessToken = await this.jwt.signAsync(payload, { jwtid: tokenId });
+      const { iat, exp } = this.jwt.decode<{ iat?: number; exp?: number }>(accessToken);
+      const issued = await this.tokens.issue(
+        { userId, role: current.role, tokenId, token: accessToken, issuedAt: iat, expiresAt: exp },
+        loggedInAt,
+      );
+      if (issued) {
+        return {
+          accessToken,
+          user: toUserResponse({ ...current, lastLoginAt: loggedInAt ?? current.lastLoginAt }),
+        };
+      }
+      const fresh = await this.users.findById(userId);
+      if (!fresh?.isActive) {
+        throw new AuthException(AuthErrorCode.AccountDisabled, 'This account is disabled');
+      }
+      current = fresh;
+    }
+    throw new AuthException(
+      AuthErrorCode.AccountChanging,
+      'The account is being changed; sign in again in a moment',
+    );
   }
 }

@@ -83,8 +83,42 @@ export class UsersRepository {
       .exec();
   }
 
-  async recordLogin(userId: Types.ObjectId | string, at: Date): Promise<void> {
-    await this.users.updateOne({ _id: userId }, { $set: { lastLoginAt: at } }).exec();
+  /**
+   * Makes `tokenId` the user's one valid access token (and records the login time, if given),
+   * only while the account is active and still has the role the token was signed with: a
+   * deactivation or role change that lands between reading the user and this write wins.
+   * False when it did not apply.
+   */
+  async claimCurrentToken(
+    userId: Types.ObjectId | string,
+    claim: { tokenId: string; role: UserRole; loggedInAt?: Date },
+  ): Promise<boolean> {
+    const set: Record<string, unknown> = { currentTokenId: claim.tokenId };
+    if (claim.loggedInAt !== undefined) {
+      set.lastLoginAt = claim.loggedInAt;
+    }
+    const result = await this.users
+      .updateOne({ _id: userId, isActive: true, role: { $eq: claim.role } }, { $set: set })
+      .exec();
+    return result.matchedCount === 1;
+  }
+
+  /** After this no access token of the user is valid, whatever Redis still caches. */
+  async clearCurrentToken(userId: string): Promise<void> {
+    await this.users.updateOne({ _id: userId }, { $unset: { currentTokenId: 1 } }).exec();
+  }
+
+  /** What decides whether a token may be cached again: one read by id, three fields. */
+  findTokenState(
+    userId: string,
+  ): Promise<Pick<UserDocument, 'currentTokenId' | 'isActive' | 'role'> | null> {
+    if (!Types.ObjectId.isValid(userId)) {
+      return Promise.resolve(null);
+    }
+    return this.users
+      .findById(userId, { currentTokenId: 1, isActive: 1, role: 1 })
+      .lean<Pick<UserDocument, 'currentTokenId' | 'isActive' | 'role'>>()
+      .exec();
   }
 
   /** True when the user still existed and its password hash was replaced. */

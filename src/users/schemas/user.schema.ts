@@ -30,6 +30,11 @@ export class User {
   @Prop({ type: [String], default: undefined }) pendingCharges?: string[];
   /** Number of call charges ever applied: the version a charge is conditional on. */
   @Prop({ type: Number }) chargeSequence?: number;
+  /**
+   * `jti` of the user's one valid access token: the truth behind the `user:token:{userId}`
+   * cache, read when Redis has lost the key. Absent means no token is valid.
+   */
+  @Prop({ type: String }) currentTokenId?: string;
 }
 
 export type UserDocument = User & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };
