@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { SchedulerRegistry } from '@nestjs/schedule';
+import { getQueueToken } from '@nestjs/bullmq';
+import type { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Queues } from '../src/infra/queue/queues.js';
 import { CallReconciliationService } from '../src/maintenance/call-reconciliation.service.js';
 import { MaintenanceScheduler } from '../src/maintenance/maintenance.scheduler.js';
 import { SessionPurgeService } from '../src/maintenance/session-purge.service.js';
@@ -245,6 +248,7 @@ describe('maintenance jobs', () => {
       const reconciliation = context.app.get(CallReconciliationService);
       const summary = await reconciliation.run(now);
       expect(summary).toEqual({
+        requeued: 0,
         stale: 5,
         finishedFromExotel: 2,
         neverPlaced: 2,
@@ -311,6 +315,31 @@ describe('maintenance jobs', () => {
       expect(
         (await context.db.collection('agents').findOne({ _id: agentId }))?.stats.totalCalls,
       ).toBe(totalCallsBefore + 5);
+    });
+
+    it('enqueues the placement job again for a young call whose job was lost, and only then', async () => {
+      const now = new Date();
+      const threeMinutesAgo = new Date(now.getTime() - 3 * MINUTE);
+      const lost = await seedCall({
+        status: 'initiated',
+        direction: 'outbound',
+        updatedAt: threeMinutesAgo,
+      });
+      await calls().updateOne({ _id: lost.callLogId }, { $set: { createdAt: threeMinutesAgo } });
+      const queue = context.app.get<Queue>(getQueueToken(Queues.callPlacement));
+      await queue.pause();
+      const reconciliation = context.app.get(CallReconciliationService);
+      try {
+        const first = await reconciliation.run(now);
+        expect(first.requeued).toBe(1);
+        const job = await queue.getJob(lost.callLogId.toString());
+        expect(job?.data).toEqual({ callLogId: lost.callLogId.toString() });
+        expect(job?.opts.attempts).toBe(5);
+        // Its job exists now: a second run leaves it alone.
+        expect((await reconciliation.run(now)).requeued).toBe(0);
+      } finally {
+        await queue.resume();
+      }
     });
 
     it('backs off from a call it cannot settle instead of retrying it every run', async () => {

@@ -360,6 +360,24 @@ export class CallLogsRepository {
       .exec();
   }
 
+  /**
+   * Outbound calls recorded between `staleBefore` and `createdBefore` that are still
+   * `initiated` with no placement started: their placement job should have run by now.
+   */
+  findUnplaced(createdBefore: Date, staleBefore: Date, limit: number): Promise<CallLogDocument[]> {
+    return this.callLogs
+      .find({
+        status: 'initiated',
+        direction: 'outbound',
+        placement: { $exists: false },
+        createdAt: { $lt: createdBefore },
+        updatedAt: { $gte: staleBefore },
+      })
+      .limit(limit)
+      .lean<CallLogDocument[]>()
+      .exec();
+  }
+
   /** Terminal calls whose end-of-call work has not completed (a crash mid-way), not deferred. */
   findUnfinalized(before: Date, now: Date, limit: number): Promise<CallLogDocument[]> {
     return this.callLogs

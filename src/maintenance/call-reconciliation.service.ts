@@ -1,16 +1,23 @@
+import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Queue } from 'bullmq';
 import { CallLifecycleService } from '../calls/call-lifecycle.service.js';
 import { CallLogsRepository } from '../calls/call-logs.repository.js';
+import type { PlaceCallJob } from '../calls/calls.service.js';
+import { placementJobOptions } from '../calls/placement-job.js';
 import { fromExotelStatus, isTerminal } from '../calls/call-status.js';
 import type { CallLogDocument } from '../calls/schemas/call-log.schema.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
+import { Jobs, Queues } from '../infra/queue/queues.js';
 import { CallPlacementService } from '../telephony/call-placement.service.js';
 import { ExotelClient } from '../telephony/exotel/exotel.client.js';
 import { UsersRepository } from '../users/users.repository.js';
 
 export interface ReconciliationSummary {
+  /** Placement jobs enqueued again for calls whose job was lost (e.g. Redis lost its data). */
+  requeued: number;
   stale: number;
   finishedFromExotel: number;
   neverPlaced: number;
@@ -20,6 +27,8 @@ export interface ReconciliationSummary {
 }
 
 const BATCH = 200;
+// A placement job normally starts within seconds of POST /calls.
+const LOST_PLACEMENT_AFTER_MS = 2 * 60_000;
 const FIRST_DEFER_MS = 5 * 60_000;
 const MAX_DEFER_MS = 6 * 3600_000;
 // A terminal call normally finalizes within milliseconds; older ones were interrupted.
@@ -41,12 +50,14 @@ export class CallReconciliationService {
     private readonly lifecycle: CallLifecycleService,
     private readonly exotel: ExotelClient,
     private readonly placement: CallPlacementService,
+    @InjectQueue(Queues.callPlacement) private readonly placementQueue: Queue<PlaceCallJob>,
     private readonly secretBox: SecretBoxService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async run(now = new Date()): Promise<ReconciliationSummary> {
     const summary: ReconciliationSummary = {
+      requeued: 0,
       stale: 0,
       finishedFromExotel: 0,
       neverPlaced: 0,
@@ -55,6 +66,7 @@ export class CallReconciliationService {
       refinalized: 0,
     };
     const staleMs = this.config.maintenance.staleCallMinutes * 60_000;
+    summary.requeued = await this.requeueLostPlacements(now, new Date(now.getTime() - staleMs));
     const stale = await this.callLogs.findStale(new Date(now.getTime() - staleMs), now, BATCH);
     summary.stale = stale.length;
     for (const call of stale) {
@@ -80,6 +92,36 @@ export class CallReconciliationService {
       }
     }
     return summary;
+  }
+
+  /**
+   * A call recorded by POST /calls always has a placement job; if the queue lost it (Redis
+   * restarted empty, or enqueueing failed after the call was stored), the call would wait
+   * until it turned stale and failed NEVER_PLACED. Calls still young get their job again
+   * (same job id, so a job that exists is left alone; the placement claim makes a second
+   * run harmless anyway).
+   */
+  private async requeueLostPlacements(now: Date, staleBefore: Date): Promise<number> {
+    let requeued = 0;
+    const waiting = await this.callLogs.findUnplaced(
+      new Date(now.getTime() - LOST_PLACEMENT_AFTER_MS),
+      staleBefore,
+      BATCH,
+    );
+    for (const call of waiting) {
+      const callLogId = call._id.toString();
+      if (await this.placementQueue.getJob(callLogId)) {
+        continue;
+      }
+      await this.placementQueue.add(
+        Jobs.placeCall,
+        { callLogId },
+        placementJobOptions(callLogId, this.config.calls.placementRetryDelayMs),
+      );
+      this.logger.warn(`placement job of call ${callLogId} was missing: enqueued again`);
+      requeued += 1;
+    }
+    return requeued;
   }
 
   /**
