@@ -1,37 +1,10 @@
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TelephonyService } from '../src/telephony/telephony.service.js';
-import { createAgent, createPhone, randomIndianNumber } from './support/catalogue-factories.js';
-import { registerUser, setCredits, type TestUser } from './support/factories.js';
 import { call } from './support/http.js';
+import { type InboundLine, inboundLine, ring } from './support/inbound-line.js';
 import { createTestContext, type TestContext } from './support/test-app.js';
 import { waitFor } from './support/wait-for.js';
-
-interface InboundLine {
-  user: TestUser;
-  token: string;
-  phoneNumber: string;
-}
-
-/** A user whose number rings an agent, and the secret token of their inbound webhook URL. */
-async function inboundLine(context: TestContext, credits = 10): Promise<InboundLine> {
-  const user = await registerUser(context);
-  await setCredits(context, user.id, credits);
-  const webhooks = await call(context.app, 'GET', '/api/v1/users/me/webhooks', {
-    token: user.token,
-  });
-  const token = (webhooks.body.incomingCallUrl as string).split('/').at(-1)!;
-  const agentId = (await createAgent(context, user)).id as string;
-  const phoneNumber = randomIndianNumber();
-  await createPhone(context, user, { number: phoneNumber, agentId });
-  return { user, token, phoneNumber };
-}
-
-function ring(context: TestContext, line: InboundLine, callSid = `CA${new ObjectId().toString()}`) {
-  return call(context.app, 'GET', `/api/v1/telephony/exotel/incoming/${line.token}`, {
-    query: { CallSid: callSid, CallFrom: '09123456789', CallTo: `0${line.phoneNumber.slice(3)}` },
-  });
-}
 
 const callsOf = (context: TestContext, line: InboundLine) =>
   context.db.collection('calllogs').countDocuments({ userId: new ObjectId(line.user.id) });

@@ -7,9 +7,9 @@ import {
   SessionsService,
 } from '../src/sessions/sessions.service.js';
 import { TelephonyService } from '../src/telephony/telephony.service.js';
-import { createAgent, createPhone, randomIndianNumber } from './support/catalogue-factories.js';
-import { registerUser, setCredits, type TestUser } from './support/factories.js';
+import { registerUser, type TestUser } from './support/factories.js';
 import { call } from './support/http.js';
+import { inboundLine, ring } from './support/inbound-line.js';
 import { createTestContext, type TestContext } from './support/test-app.js';
 import { waitFor } from './support/wait-for.js';
 
@@ -22,19 +22,10 @@ describe('a long call stays bounded in its documents', () => {
 
   beforeAll(async () => {
     context = await createTestContext();
-    user = await registerUser(context);
-    await setCredits(context, user.id, 100);
-    const webhooks = await call(context.app, 'GET', '/api/v1/users/me/webhooks', {
-      token: user.token,
-    });
-    const token = (webhooks.body.incomingCallUrl as string).split('/').at(-1)!;
-    const agentId = (await createAgent(context, user)).id as string;
-    const phoneNumber = randomIndianNumber();
-    await createPhone(context, user, { number: phoneNumber, agentId });
+    const line = await inboundLine(context, 100);
+    user = line.user;
     const callSid = `CA${new ObjectId().toString()}`;
-    const opened = await call(context.app, 'GET', `/api/v1/telephony/exotel/incoming/${token}`, {
-      query: { CallSid: callSid, CallFrom: '09123456789', CallTo: `0${phoneNumber.slice(3)}` },
-    });
+    const opened = await ring(context, line, callSid);
     expect(opened.status).toBe(200);
     started = { ...(opened.body as { sessionId: string; callLogId: string }), callSid };
 
