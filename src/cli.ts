@@ -39,7 +39,7 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
   restore: {
     run: restoreCommand,
-    help: 'restore <dir> [--drop]   restore a backup folder into MONGODB_URI (--drop replaces collections)',
+    help: 'restore <dir> [--drop] [--force]   restore a backup folder into an empty MONGODB_URI database (--force: into a live one; --drop replaces collections)',
   },
   'cleanup-sessions': {
     run: cleanupSessionsCommand,

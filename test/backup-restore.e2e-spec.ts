@@ -187,7 +187,10 @@ describe('MongoDB backup and restore', () => {
         expect.arrayContaining(['agents', 'calllogs', 'phones', 'sessions', 'users']),
       );
       expect((await readdir(databaseFolder)).sort()).toEqual(
-        collections.flatMap((name) => [`${name}.bson.gz`, `${name}.metadata.json.gz`]).sort(),
+        [
+          'backup.json',
+          ...collections.flatMap((name) => [`${name}.bson.gz`, `${name}.metadata.json.gz`]),
+        ].sort(),
       );
       for (const name of collections) {
         const documents = await readBackupDocuments(join(databaseFolder, `${name}.bson.gz`));
@@ -233,6 +236,40 @@ describe('MongoDB backup and restore', () => {
       expect(callLogs.indexes.map((index: any) => index.name)).toEqual(
         expect.arrayContaining(['_id_', 'sessionId_1', 'userId_1_createdAt_-1']),
       );
+    });
+
+    it('records in backup.json the time range the dump covers, its counts and versions', async () => {
+      const before = new Date();
+      const manifestRoot = await mkdtemp(join(tmpdir(), 'backup-manifest-e2e-'));
+      const summary = await backup.backup({ root: manifestRoot, now: BACKUP_MOMENT });
+      const after = new Date();
+      const manifest = JSON.parse(await readFile(join(summary.folder, 'backup.json'), 'utf8'));
+      expect(manifest).toEqual(summary.manifest);
+      expect(manifest.format).toBe(1);
+      expect(manifest.database).toBe(context.db.databaseName);
+      const startedAt = new Date(manifest.startedAt).getTime();
+      const finishedAt = new Date(manifest.finishedAt).getTime();
+      expect(startedAt).toBeGreaterThanOrEqual(before.getTime());
+      expect(finishedAt).toBeGreaterThanOrEqual(startedAt);
+      expect(finishedAt).toBeLessThanOrEqual(after.getTime());
+      const collections = (await collectionsOf(context.db)).sort();
+      expect(manifest.collections.map((entry: any) => entry.name)).toEqual(collections);
+      for (const entry of manifest.collections) {
+        expect(entry.documents, entry.name).toBe(
+          await context.db.collection(entry.name).countDocuments(),
+        );
+        expect(new Date(entry.startedAt).getTime()).toBeGreaterThanOrEqual(startedAt);
+        expect(new Date(entry.finishedAt).getTime()).toBeLessThanOrEqual(finishedAt);
+      }
+      const packageJson = JSON.parse(await readFile('package.json', 'utf8'));
+      expect(manifest.appVersion).toBe(packageJson.version);
+      const buildInfo = await context.db.admin().command({ buildInfo: 1 });
+      expect(manifest.server).toEqual(
+        typeof buildInfo.ferretdbVersion === 'string'
+          ? { kind: 'ferretdb', version: buildInfo.ferretdbVersion }
+          : { kind: 'mongodb', version: buildInfo.version },
+      );
+      await rm(manifestRoot, { recursive: true, force: true });
     });
 
     it('removes date folders older than the retention and keeps the newer ones', async () => {
@@ -283,6 +320,11 @@ describe('MongoDB backup and restore', () => {
       const summary = await restoreInto(context.db).restore(backupFolder);
 
       expect(await fingerprint(context.db)).toEqual(originalFingerprint);
+      expect(summary.manifest).toEqual(
+        JSON.parse(
+          await readFile(join(backupFolder, context.db.databaseName, 'backup.json'), 'utf8'),
+        ),
+      );
       expect(summary.conflicts).toBe(0);
       expect(summary.inserted).toBe(summary.documents);
       const users = summary.collections.find((entry) => entry.collection === 'users');
@@ -306,11 +348,50 @@ describe('MongoDB backup and restore', () => {
       ).rejects.toMatchObject({ code: 11000 });
     });
 
-    it('reports documents already present as conflicts and leaves them as they are', async () => {
+    it.each([
+      ['without --drop', {}],
+      ['with --drop', { drop: true }],
+    ])(
+      'refuses to restore into a live database %s unless forced, changing nothing',
+      async (_case, options) => {
+        await context.db.collection('agents').updateOne({}, { $set: { name: 'Live data' } });
+        const before = await fingerprint(context.db);
+
+        const attempt = restoreInto(context.db).restore(backupFolder, options);
+
+        await expect(attempt).rejects.toMatchObject({
+          code: BackupErrorCode.TargetInUse,
+          details: {
+            collectionsInUse: expect.arrayContaining(['agents', 'calllogs', 'phones', 'users']),
+          },
+        });
+        await expect(attempt).rejects.toThrow(
+          /is a live database \(documents in agents, calllogs, .*\); nothing was changed.*--force/,
+        );
+        expect(await fingerprint(context.db)).toEqual(before);
+      },
+    );
+
+    it('does not count the migrations bookkeeping as live data', async () => {
+      const target = emptyDatabase();
+      await target.collection('migrations').insertOne({ id: 'bookkeeping-only' });
+      await target.collection<{ _id: string }>('migrations_lock').insertOne({ _id: 'lock' });
+      await target.collection('sessions').createIndex({ sessionId: 1 }, {}, {});
+      expect(await restoreInto(target).collectionsInUse()).toEqual([]);
+
+      const summary = await restoreInto(target).restore(backupFolder);
+
+      expect(summary.collections.find((entry) => entry.collection === 'users')?.inserted).toBe(1);
+      expect(await restoreInto(target).collectionsInUse()).toEqual(
+        expect.arrayContaining(['agents', 'calllogs', 'users']),
+      );
+    });
+
+    it('reports documents already present as conflicts and leaves them as they are (forced)', async () => {
       await context.db.collection('agents').updateOne({}, { $set: { name: 'Renamed since' } });
       const before = await fingerprint(context.db);
 
-      const summary = await restoreInto(context.db).restore(backupFolder);
+      const summary = await restoreInto(context.db).restore(backupFolder, { force: true });
 
       expect(summary.inserted).toBe(0);
       expect(summary.conflicts).toBe(summary.documents);
@@ -324,7 +405,10 @@ describe('MongoDB backup and restore', () => {
       await context.db.collection('calllogs').deleteMany({ status: 'failed' });
       await context.db.collection('users').insertOne({ email: 'extra@example.com', name: 'Extra' });
 
-      const summary = await restoreInto(context.db).restore(backupFolder, { drop: true });
+      const summary = await restoreInto(context.db).restore(backupFolder, {
+        drop: true,
+        force: true,
+      });
 
       expect(summary.conflicts).toBe(0);
       expect(await fingerprint(context.db)).toEqual(originalFingerprint);
@@ -345,9 +429,52 @@ describe('MongoDB backup and restore', () => {
 
       await expect(failure).rejects.toMatchObject({ code: BackupErrorCode.RestoreIncomplete });
       await expect(failure).rejects.toThrow(
-        /stopped at collection "calllogs" \(2500 of 2500 documents inserted\).*Restored: agents\. Not restored: conversationturns, migrations, migrations_lock, phones, sessions, users\./s,
+        /stopped at collection "calllogs" \(0 of 2500 documents inserted\).*Restored: agents\. Not restored: conversationturns, migrations, migrations_lock, phones, sessions, users\./s,
       );
       expect((await collectionsOf(target)).sort()).toEqual(['agents', 'calllogs']);
+      // The indexes come first, so the failing one stops calllogs before any document is loaded.
+      expect(await target.collection('calllogs').countDocuments()).toBe(0);
+    });
+
+    it('creates unique indexes before the data, so duplicates in a backup fail and are not inserted', async () => {
+      const copy = join(root, 'duplicate-email');
+      await cp(join(backupFolder, context.db.databaseName), copy, { recursive: true });
+      const usersFile = join(copy, 'users.bson.gz');
+      const [original] = await readBackupDocuments(usersFile);
+      const user = BSON.deserialize(original!);
+      const duplicate = BSON.serialize({ ...user, _id: new ObjectId(), webhookToken: 'other' });
+      await writeFile(usersFile, await gzipAsync(Buffer.concat([original!, duplicate])));
+      // An edited backup whose manifest was edited to match: only the unique index can tell.
+      const manifestFile = join(copy, 'backup.json');
+      const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+      manifest.collections.find((entry: any) => entry.name === 'users').documents = 2;
+      await writeFile(manifestFile, JSON.stringify(manifest));
+      const target = emptyDatabase();
+
+      const failure = restoreInto(target).restore(copy);
+
+      await expect(failure).rejects.toMatchObject({ code: BackupErrorCode.RestoreIncomplete });
+      await expect(failure).rejects.toThrow(
+        /stopped at collection "users" \(1 of 2 documents inserted\): the backup holds 1 document\(s\) that break a unique index of "users", e\.g\. _id [0-9a-f]{24} .*damaged/s,
+      );
+      expect(await target.collection('users').countDocuments({ email: user.email })).toBe(1);
+      expect(await target.collection('users').countDocuments()).toBe(1);
+      const emailIndex = (await target.collection('users').indexes()).find(
+        (index) => index.name === 'email_1',
+      );
+      expect(emailIndex?.unique).toBe(true);
+    });
+
+    it('restores an older backup without backup.json', async () => {
+      const copy = join(root, 'without-manifest');
+      await cp(join(backupFolder, context.db.databaseName), copy, { recursive: true });
+      await rm(join(copy, 'backup.json'));
+      const target = emptyDatabase();
+
+      const summary = await restoreInto(target).restore(copy);
+
+      expect(summary.manifest).toBeUndefined();
+      expect(await fingerprint(target)).toEqual(originalFingerprint);
     });
   });
 
@@ -435,6 +562,29 @@ describe('MongoDB backup and restore', () => {
         copy,
         BackupErrorCode.MetadataUnreadable,
         /metadata of collection "phones" is unreadable .*cannot be decompressed/,
+      );
+    });
+
+    it('refuses a backup whose files do not match its backup.json', async () => {
+      const copy = await copyOfBackup('manifest-mismatch');
+      await rm(join(copy, 'phones.bson.gz'));
+      await rm(join(copy, 'phones.metadata.json.gz'));
+      const sessions = join(copy, 'sessions.bson.gz');
+      await writeFile(sessions, await gzipAsync(Buffer.alloc(0)));
+      await expectRefused(
+        copy,
+        BackupErrorCode.DataCorrupt,
+        /does not match its backup\.json: "phones" is missing; "sessions" holds 0 documents, 1 were dumped/,
+      );
+    });
+
+    it('refuses an unreadable backup.json', async () => {
+      const copy = await copyOfBackup('corrupt-manifest');
+      await writeFile(join(copy, 'backup.json'), '{"format": 1, "database": ');
+      await expectRefused(
+        copy,
+        BackupErrorCode.MetadataUnreadable,
+        /backup\.json is unreadable .*not JSON/,
       );
     });
 

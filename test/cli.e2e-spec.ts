@@ -148,14 +148,42 @@ describe('operator CLI: backup and restore commands', () => {
     await target.dropDatabase();
   });
 
-  it('restores with --drop over changed data and prints one line per collection', async () => {
+  it.each([
+    ['without --drop', []],
+    ['with --drop', ['--drop']],
+  ])(
+    'refuses a restore %s into the live database without --force, changing nothing',
+    async (_case, flags) => {
+      await db.collection('users').updateMany({}, { $set: { name: 'changed since' } });
+      const before = await counts(db);
+      const output = capture(false);
+
+      const attempt = restoreCommand(
+        config,
+        [backupFolder, ...flags],
+        (line) => output.lines.push(line),
+        output.output,
+      );
+
+      await expect(attempt).rejects.toThrow(
+        new RegExp(
+          `refused: ${db.databaseName} is a live database \\(documents in calllogs, users\\); nothing was changed.*--force`,
+        ),
+      );
+      expect(await counts(db)).toEqual(before);
+      expect((await db.collection('users').findOne({}))?.name).toBe('changed since');
+      expect(output.progress).toBe('');
+    },
+  );
+
+  it('restores with --drop --force over changed data and prints one line per collection', async () => {
     await db.collection('calllogs').deleteMany({});
     await db.collection('users').updateMany({}, { $set: { name: 'changed' } });
     const output = capture(false);
 
     await restoreCommand(
       config,
-      [backupFolder, '--drop'],
+      [backupFolder, '--drop', '--force'],
       (line) => output.lines.push(line),
       output.output,
     );
@@ -168,18 +196,29 @@ describe('operator CLI: backup and restore commands', () => {
     expect(output.lines.at(-1)).toMatch(
       new RegExp(`^restore complete: .* -> ${db.databaseName} \\(\\d+ documents, \\d+ ms\\)$`),
     );
+    const documents = Object.values(seededCounts).reduce((sum, count) => sum + count, 0);
+    expect(output.lines[0]).toMatch(
+      new RegExp(
+        `^backup of ${db.databaseName} taken between \\S+Z and \\S+Z \\(\\d+ collections, ${documents} documents; (mongodb|ferretdb) \\S+, app \\d+\\.\\d+\\.\\d+\\)$`,
+      ),
+    );
   });
 
-  it('fails clearly, after restoring the rest, when documents already exist and --drop is not given', async () => {
+  it('fails clearly, after restoring the rest, when documents already exist and only --force is given', async () => {
     await db
       .collection('calllogs')
       .deleteMany({ sessionId: { $in: ['cli-session-1', 'cli-session-2'] } });
     const output = capture(false);
 
     await expect(
-      restoreCommand(config, [backupFolder], (line) => output.lines.push(line), output.output),
+      restoreCommand(
+        config,
+        [backupFolder, '--force'],
+        (line) => output.lines.push(line),
+        output.output,
+      ),
     ).rejects.toThrow(
-      /documents were not restored because they already exist .*calllogs: 1498.*Run again with --drop/,
+      /documents were not restored because they already exist .*calllogs: 1498.*Run again with --drop --force/,
     );
     expect(await counts(db)).toEqual(seededCounts);
     expect(output.lines).toContain(`calllogs: 2/${CALL_LOGS} documents, 9 indexes created`);
@@ -203,8 +242,8 @@ describe('operator CLI: backup and restore commands', () => {
     [
       'restore with an unknown flag',
       restoreCommand,
-      ['/tmp', '--force'],
-      /unexpected argument "--force"/,
+      ['/tmp', '--forse'],
+      /unexpected argument "--forse"/,
     ],
     ['backup --out without a folder', backupCommand, ['--out'], /--out needs a folder/],
     ['backup with an unknown argument', backupCommand, ['now'], /unexpected argument "now"/],
@@ -335,8 +374,39 @@ describe('operator CLI: the built program', () => {
     expect(restore.stderr).toBe('');
     expect(restore.code).toBe(0);
     expect(restore.stdout).toContain('restore complete');
+    expect(restore.stdout).toContain(`backup of ${source.databaseName} taken between `);
     expect(await counts(target)).toEqual(await counts(source));
 
+    await source.dropDatabase();
+    await target.dropDatabase();
+  });
+
+  it('exits 1 refusing a restore into a live database, and restores it with --drop --force', async () => {
+    const source = client.db(uniqueName('cli_live_source'));
+    const target = client.db(uniqueName('cli_live_target'));
+    await seed(source);
+    await seed(target);
+    const backupRoot = join(root, 'live');
+    expect((await cli(['backup', '--out', backupRoot], source.databaseName)).code).toBe(0);
+    const folder = join(await dateFolderOf(backupRoot), source.databaseName);
+    const before = await counts(target);
+
+    const refused = await cli(['restore', folder, '--drop'], target.databaseName);
+
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /^restore failed: refused: \S+ is a live database \(documents in calllogs, users\); nothing was changed\. --drop would delete those collections.*add --force/,
+    );
+    expect(await counts(target)).toEqual(before);
+
+    const forced = await cli(['restore', folder, '--drop', '--force'], target.databaseName);
+
+    expect(forced.stderr).toBe('');
+    expect(forced.code).toBe(0);
+    expect(await counts(target)).toEqual(await counts(source));
+    expect(await target.collection('users').findOne({})).toEqual(
+      await source.collection('users').findOne({}),
+    );
     await source.dropDatabase();
     await target.dropDatabase();
   });

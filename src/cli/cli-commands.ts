@@ -7,6 +7,7 @@ import {
   formatBytes,
   type ProgressOutput,
 } from '../maintenance/backup/backup-progress.js';
+import type { BackupManifest } from '../maintenance/backup/backup-manifest.js';
 import { MongoBackupService } from '../maintenance/backup/mongo-backup.service.js';
 import { MongoRestoreService } from '../maintenance/backup/mongo-restore.service.js';
 import { RedisSnapshotService } from '../maintenance/backup/redis-snapshot.service.js';
@@ -143,24 +144,39 @@ export async function backupCommand(
   }
 }
 
+/** One line saying what the backup covers, from its backup.json when it has one. */
+function describeBackup(manifest: BackupManifest | undefined): string {
+  if (manifest === undefined) {
+    return 'backup without backup.json (older backup or mongodump): time range unknown';
+  }
+  const documents = manifest.collections.reduce((sum, entry) => sum + entry.documents, 0);
+  return (
+    `backup of ${manifest.database} taken between ${manifest.startedAt} and ${manifest.finishedAt} ` +
+    `(${manifest.collections.length} collections, ${documents} documents; ` +
+    `${manifest.server.kind} ${manifest.server.version}, app ${manifest.appVersion})`
+  );
+}
+
 export async function restoreCommand(
   config: AppConfig,
   args: string[],
   print: CommandOutput,
   progress: ProgressOutput,
 ): Promise<void> {
-  const usage = 'restore <dir> [--drop]';
+  const usage = 'restore <dir> [--drop] [--force]';
   const [folder, ...flags] = args;
   if (folder === undefined || folder.startsWith('--')) {
     throw new CliUsageError(`restore needs the backup folder; usage: ${usage}`);
   }
-  assertOnlyKnownArguments(flags, ['--drop'], usage);
+  assertOnlyKnownArguments(flags, ['--drop', '--force'], usage);
   const summary = await withDatabase(config, (client) =>
     new MongoRestoreService(client.db()).restore(folder, {
       drop: flags.includes('--drop'),
+      force: flags.includes('--force'),
       onProgress: createProgressPrinter(progress),
     }),
   );
+  print(describeBackup(summary.manifest));
   for (const collection of summary.collections) {
     const skipped =
       collection.indexesSkipped.length > 0
@@ -176,7 +192,7 @@ export async function restoreCommand(
     throw new Error(
       `${summary.conflicts} documents were not restored because they already exist in ` +
         `${summary.database} (${conflicting.map((entry) => `${entry.collection}: ${entry.conflicts}`).join(', ')}); ` +
-        'everything else was restored. Run again with --drop to replace the collections with the backup',
+        'everything else was restored. Run again with --drop --force to replace the collections with the backup',
     );
   }
   print(

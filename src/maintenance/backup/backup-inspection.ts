@@ -8,6 +8,7 @@ import {
   METADATA_FILE_SUFFIX,
   collectionNameFromStem,
 } from './backup-layout.js';
+import { assertMatchesManifest, type BackupManifest, readManifest } from './backup-manifest.js';
 import { BackupErrorCode, BackupException } from './backup.exception.js';
 import { BsonStreamError, readBsonGzipFile } from './bson-stream.js';
 import {
@@ -33,6 +34,8 @@ export interface InspectedBackup {
   /** The database the backup was taken from (its folder name). */
   database: string;
   collections: CollectionBackupFiles[];
+  /** Absent for backups made before `backup.json` existed, and for mongodump's. */
+  manifest?: BackupManifest;
 }
 
 async function listFolder(path: string): Promise<{ files: string[]; folders: string[] }> {
@@ -155,6 +158,7 @@ export async function inspectBackup(
   await assertFolder(requested);
   const folder = await findDatabaseFolder(requested, preferredDatabase);
   const { files } = await listFolder(folder);
+  const manifest = await readManifest(folder);
   const collections: CollectionBackupFiles[] = [];
   for (const file of files.filter((name) => name.endsWith(BSON_FILE_SUFFIX)).sort()) {
     const stem = file.slice(0, -BSON_FILE_SUFFIX.length);
@@ -172,5 +176,13 @@ export async function inspectBackup(
       documents: await countDocuments(bsonFile, collection),
     });
   }
-  return { folder, database: basename(folder), collections };
+  if (manifest !== undefined) {
+    assertMatchesManifest(manifest, collections, folder);
+  }
+  return {
+    folder,
+    database: basename(folder),
+    collections,
+    ...(manifest === undefined ? {} : { manifest }),
+  };
 }

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 /** File suffixes `mongodump --gzip` writes, which `mongorestore --gzip` looks for. */
 export const BSON_FILE_SUFFIX = '.bson.gz';
 export const METADATA_FILE_SUFFIX = '.metadata.json.gz';
+/** Our own record of a backup (time range, counts, versions), next to the dumps; mongorestore skips it. */
+export const MANIFEST_FILE = 'backup.json';
 
 /**
  * Backups are written under this folder of `{root}/mongodb/` and moved into their date folder

@@ -8,6 +8,7 @@ export enum BackupErrorCode {
   DataCorrupt = 'BACKUP_DATA_CORRUPT',
   BackupFailed = 'BACKUP_FAILED',
   RestoreIncomplete = 'BACKUP_RESTORE_INCOMPLETE',
+  TargetInUse = 'BACKUP_TARGET_IN_USE',
 }
 
 const STATUS: Record<BackupErrorCode, HttpStatus> = {
@@ -17,6 +18,7 @@ const STATUS: Record<BackupErrorCode, HttpStatus> = {
   [BackupErrorCode.DataCorrupt]: HttpStatus.UNPROCESSABLE_ENTITY,
   [BackupErrorCode.BackupFailed]: HttpStatus.INTERNAL_SERVER_ERROR,
   [BackupErrorCode.RestoreIncomplete]: HttpStatus.INTERNAL_SERVER_ERROR,
+  [BackupErrorCode.TargetInUse]: HttpStatus.CONFLICT,
 };
 
 /** A backup or restore that could not be done; the message tells the operator what and why. */

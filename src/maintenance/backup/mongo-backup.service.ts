@@ -12,12 +12,19 @@ import { APP_CONFIG } from '../../config/config.module.js';
 import {
   BSON_FILE_SUFFIX,
   IN_PROGRESS_FOLDER,
+  MANIFEST_FILE,
   METADATA_FILE_SUFFIX,
   backupDateFolder,
   backupDateName,
   collectionFileStem,
   mongoBackupsFolder,
 } from './backup-layout.js';
+import {
+  type BackupManifest,
+  describeServer,
+  readAppVersion,
+  serializeManifest,
+} from './backup-manifest.js';
 import { type BackupProgressListener, formatBytes } from './backup-progress.js';
 import { type PruneResult, pruneOldBackups } from './backup-retention.js';
 import { BACKUP_DATABASE } from './backup.tokens.js';
@@ -46,6 +53,9 @@ export interface BackupOptions {
 export interface CollectionBackupSummary {
   collection: string;
   documents: number;
+  /** When this collection's dump began and ended: its documents are as of some moment between. */
+  startedAt: Date;
+  finishedAt: Date;
   /** Uncompressed BSON. */
   bsonBytes: number;
   /** Both files of the collection on disk. */
@@ -62,6 +72,8 @@ export interface BackupSummary {
   bytes: number;
   durationMs: number;
   retention: PruneResult;
+  /** What `backup.json` records next to the dumps. */
+  manifest: BackupManifest;
 }
 
 /**
@@ -94,7 +106,10 @@ export class MongoBackupService {
     const collections: CollectionBackupSummary[] = [];
     const skipped: string[] = [];
     let folder: string;
+    let manifest: BackupManifest;
     try {
+      const server = await describeServer(this.db);
+      const startedAt = new Date();
       for (const info of await this.listCollections()) {
         if (info.type !== undefined && info.type !== 'collection') {
           skipped.push(info.name);
@@ -105,6 +120,22 @@ export class MongoBackupService {
         }
         collections.push(await this.backupCollection(info, databaseWorkFolder, options.onProgress));
       }
+      manifest = {
+        format: 1,
+        database,
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        appVersion: await readAppVersion(),
+        server,
+        collections: collections.map((entry) => ({
+          name: entry.collection,
+          documents: entry.documents,
+          startedAt: entry.startedAt.toISOString(),
+          finishedAt: entry.finishedAt.toISOString(),
+        })),
+      };
+      // Written last, inside the work folder: a published backup always has its manifest.
+      await writeFile(join(databaseWorkFolder, MANIFEST_FILE), serializeManifest(manifest));
       folder = await this.publish(databaseWorkFolder, join(backupDateFolder(root, now), database));
     } catch (error) {
       await rm(workFolder, { recursive: true, force: true });
@@ -124,6 +155,7 @@ export class MongoBackupService {
       bytes: collections.reduce((sum, entry) => sum + entry.fileBytes, 0),
       durationMs: Date.now() - started,
       retention,
+      manifest,
     };
     this.logger.log(
       `backup ${database}: ${collections.length} collections, ${summary.documents} documents, ` +
@@ -150,6 +182,7 @@ export class MongoBackupService {
     const collection = this.db.collection(info.name);
     const stem = join(folder, collectionFileStem(info.name));
     const total = await this.estimateCount(info.name);
+    const startedAt = new Date();
     let documents = 0;
     let bsonBytes = 0;
     // Raw BSON straight from the server: the bytes are written exactly as stored, never re-encoded.
@@ -187,6 +220,7 @@ export class MongoBackupService {
     } finally {
       await cursor.close();
     }
+    const finishedAt = new Date();
     const indexes = (await collection.listIndexes().toArray()) as IndexDocument[];
     const metadata = serializeCollectionMetadata(buildCollectionMetadata(info, indexes));
     await writeFile(`${stem}${METADATA_FILE_SUFFIX}`, await gzipAsync(metadata));
@@ -200,7 +234,7 @@ export class MongoBackupService {
     const fileBytes =
       (await stat(`${stem}${BSON_FILE_SUFFIX}`)).size +
       (await stat(`${stem}${METADATA_FILE_SUFFIX}`)).size;
-    return { collection: info.name, documents, bsonBytes, fileBytes };
+    return { collection: info.name, documents, startedAt, finishedAt, bsonBytes, fileBytes };
   }
 
   /**

@@ -11,6 +11,7 @@ import {
 } from 'mongodb';
 import { isUnsupportedByServer } from '../../migrations/server-capabilities.js';
 import { type CollectionBackupFiles, inspectBackup } from './backup-inspection.js';
+import type { BackupManifest } from './backup-manifest.js';
 import type { BackupProgressListener } from './backup-progress.js';
 import { BACKUP_DATABASE } from './backup.tokens.js';
 import { BackupErrorCode, BackupException } from './backup.exception.js';
@@ -23,6 +24,12 @@ const NAMESPACE_NOT_FOUND = 26;
 const CONFLICT_SAMPLES = 5;
 
 /**
+ * Bookkeeping a freshly migrated database already holds: documents here alone do not make a
+ * database live. Every other collection counts, including any the application adds later.
+ */
+const BOOKKEEPING_COLLECTIONS = new Set(['migrations', 'migrations_lock']);
+
+/**
  * Keeps every BSON type as it was stored (int32 vs double vs int64, regular expressions with
  * flags JavaScript lacks), so the restored documents are byte-for-byte the backed-up ones.
  */
@@ -31,6 +38,11 @@ const EXACT_DESERIALIZE: BSON.DeserializeOptions = { promoteValues: false, bsonR
 export interface RestoreOptions {
   /** Drop each collection before restoring it, so the result is exactly the backup. */
   drop?: boolean;
+  /**
+   * Restore even into a live database (one whose collections, bookkeeping aside, hold any
+   * document). Without it such a restore is refused before anything is written.
+   */
+  force?: boolean;
   onProgress?: BackupProgressListener;
 }
 
@@ -57,6 +69,8 @@ export interface RestoreSummary {
   inserted: number;
   conflicts: number;
   durationMs: number;
+  /** The backup's `backup.json`; absent for older backups and mongodump's. */
+  manifest?: BackupManifest;
 }
 
 function codeOf(error: unknown): number | undefined {
@@ -72,10 +86,13 @@ function describeId(document: Document | undefined): string {
 }
 
 /**
- * Restores a backup written by `MongoBackupService` or `mongodump --gzip`: checks all of it
- * first (nothing is touched when it is missing, truncated or corrupt), then streams each
- * collection's documents back in batches and recreates its indexes. When something fails
- * part-way, the error names the collections restored and those not.
+ * Restores a backup written by `MongoBackupService` or `mongodump --gzip`: refuses a live
+ * target database unless forced, checks all of the backup first (nothing is touched when it
+ * is missing, truncated or corrupt), then for each collection creates its indexes and streams
+ * its documents back in batches. Indexes come first so that unique keys hold during the load:
+ * a backup with duplicates fails on them instead of loading them and then failing to build
+ * the index. When something fails part-way, the error names the collections restored and
+ * those not.
  */
 @Injectable()
 export class MongoRestoreService {
@@ -86,6 +103,9 @@ export class MongoRestoreService {
   async restore(path: string, options: RestoreOptions = {}): Promise<RestoreSummary> {
     const started = Date.now();
     const database = this.db.databaseName;
+    if (options.force !== true) {
+      await this.refuseLiveDatabase(options);
+    }
     const backup = await inspectBackup(path, database);
     const restored: CollectionRestoreSummary[] = [];
     for (const [position, files] of backup.collections.entries()) {
@@ -116,6 +136,7 @@ export class MongoRestoreService {
       inserted: restored.reduce((sum, entry) => sum + entry.inserted, 0),
       conflicts: restored.reduce((sum, entry) => sum + entry.conflicts, 0),
       durationMs: Date.now() - started,
+      ...(backup.manifest === undefined ? {} : { manifest: backup.manifest }),
     };
     this.logger.log(
       `restore ${backup.folder} -> ${database}: ${restored.length} collections, ` +
@@ -124,6 +145,39 @@ export class MongoRestoreService {
         ` in ${summary.durationMs} ms`,
     );
     return summary;
+  }
+
+  /** Collections (bookkeeping aside) that hold at least one document. */
+  async collectionsInUse(): Promise<string[]> {
+    const infos = await this.db.listCollections({}, { nameOnly: true }).toArray();
+    const inUse: string[] = [];
+    for (const { name } of infos) {
+      if (name.startsWith('system.') || BOOKKEEPING_COLLECTIONS.has(name)) {
+        continue;
+      }
+      if ((await this.db.collection(name).findOne({}, { projection: { _id: 1 } })) !== null) {
+        inUse.push(name);
+      }
+    }
+    return inUse.sort();
+  }
+
+  private async refuseLiveDatabase(options: RestoreOptions): Promise<void> {
+    const inUse = await this.collectionsInUse();
+    if (inUse.length === 0) {
+      return;
+    }
+    const database = this.db.databaseName;
+    throw new BackupException(
+      BackupErrorCode.TargetInUse,
+      `refused: ${database} is a live database (documents in ${inUse.join(', ')}); nothing was ` +
+        `changed. ` +
+        (options.drop === true
+          ? '--drop would delete those collections and replace them with the backup. '
+          : 'The backup would be mixed into the data already there. ') +
+        'Restore into an empty database, or add --force if this is really what you want.',
+      { collectionsInUse: inUse },
+    );
   }
 
   private async restoreCollection(
@@ -141,6 +195,9 @@ export class MongoRestoreService {
     }
     await this.ensureCollection(name, files.metadata?.options ?? {});
     const collection = this.db.collection(name);
+    // Read before the load: a duplicate key in a collection that started empty can only come
+    // from the backup itself, never from data that was already there.
+    const startedEmpty = (await collection.findOne({}, { projection: { _id: 1 } })) === null;
     const summary: CollectionRestoreSummary = {
       collection: name,
       documents: files.documents,
@@ -158,10 +215,14 @@ export class MongoRestoreService {
         total: files.documents,
         finished,
       });
+    await this.restoreIndexes(collection, files, summary);
     let batch: Document[] = [];
     const flush = async (): Promise<void> => {
-      await this.insertBatch(collection, batch, summary);
-      progress.inserted = summary.inserted;
+      try {
+        await this.insertBatch(collection, batch, summary, startedEmpty);
+      } finally {
+        progress.inserted = summary.inserted;
+      }
       batch = [];
       report(false);
     };
@@ -181,7 +242,6 @@ export class MongoRestoreService {
           `(e.g. _id ${summary.conflictSamples.join(', ')}); use --drop to replace the collection`,
       );
     }
-    await this.restoreIndexes(collection, files, summary);
     return summary;
   }
 
@@ -207,11 +267,17 @@ export class MongoRestoreService {
     }
   }
 
-  /** Inserts what is new; documents already present are counted as conflicts, not failures. */
+  /**
+   * Inserts what is new; documents already present are counted as conflicts, not failures.
+   * Into a collection that started empty a duplicate key means the backup contradicts its own
+   * unique indexes: that fails, naming the document and the index, and the duplicate is not
+   * inserted.
+   */
   private async insertBatch(
     collection: Collection,
     documents: Document[],
     summary: CollectionRestoreSummary,
+    startedEmpty: boolean,
   ): Promise<void> {
     try {
       const result = await collection.insertMany(documents, {
@@ -228,6 +294,17 @@ export class MongoRestoreService {
       const failures = writeErrors.filter((writeError) => writeError.code !== DUPLICATE_KEY);
       if (failures.length > 0 || writeErrors.length === 0) {
         throw error;
+      }
+      if (startedEmpty) {
+        const first = writeErrors[0];
+        summary.inserted += error.insertedCount;
+        throw new Error(
+          `the backup holds ${writeErrors.length} document(s) that break a unique index of ` +
+            `"${collection.collectionName}", e.g. _id ${describeId(first && documents[first.index])} ` +
+            `(${first?.errmsg ?? 'duplicate key'}); they were not inserted. A backup taken from a ` +
+            'database with these indexes cannot hold them, so this one is damaged or was edited',
+          { cause: error },
+        );
       }
       summary.inserted += error.insertedCount;
       summary.conflicts += writeErrors.length;
