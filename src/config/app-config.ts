@@ -25,6 +25,13 @@ export interface AppConfig {
     url: string;
     queueUrl: string;
     queuePrefix: string;
+    /**
+     * Longest wait for one command on the request-path clients (cache, tokens, rate limits)
+     * before the request answers 503: a stopped Redis must not hold requests open.
+     */
+    commandTimeoutMs: number;
+    /** Longest wait for a request handler to enqueue a job before it answers 503. */
+    enqueueTimeoutMs: number;
   };
   jwt: { secret: string; expiresIn: string; expiresInSeconds: number };
   bcryptRounds: number;
@@ -431,6 +438,8 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       url: redisUrl,
       queueUrl: reader.url('REDIS_QUEUE_URL', redisUrl, ['redis:', 'rediss:']),
       queuePrefix: reader.text('QUEUE_PREFIX', 'bull'),
+      commandTimeoutMs: reader.integer('REDIS_COMMAND_TIMEOUT_MS', 1000, 50, 60_000),
+      enqueueTimeoutMs: reader.integer('QUEUE_ENQUEUE_TIMEOUT_MS', 2000, 50, 60_000),
     },
     jwt: {
       secret: readJwtSecret(reader, production),

@@ -2,7 +2,6 @@ import { BullModule } from '@nestjs/bullmq';
 import { CacheModule } from '@nestjs/cache-manager';
 import { Global, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
-import { createKeyv } from '@keyv/redis';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { ApiCacheService } from './cache/api-cache.service.js';
@@ -10,6 +9,7 @@ import { SecretBoxService } from './crypto/secret-box.service.js';
 import { RedisLockService } from './lock/redis-lock.service.js';
 import { MongoServerInfo } from './mongo/mongo-server-info.service.js';
 import { QueueConnectionHolder, QueueConnectionModule } from './queue/queue-connection.holder.js';
+import { createRedisCacheStore } from './redis/redis-cache-store.js';
 import { RedisModule } from './redis/redis.module.js';
 
 /** Shared providers every feature module relies on: MongoDB, Redis, cache, queues, locks, crypto. */
@@ -33,7 +33,9 @@ import { RedisModule } from './redis/redis.module.js';
     }),
     CacheModule.registerAsync({
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({ stores: [createKeyv(config.redis.url)] }),
+      useFactory: (config: AppConfig) => ({
+        stores: [createRedisCacheStore(config.redis.url, config.redis.commandTimeoutMs)],
+      }),
     }),
     BullModule.forRootAsync({
       imports: [QueueConnectionModule],

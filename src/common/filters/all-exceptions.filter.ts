@@ -3,11 +3,16 @@ import {
   Catch,
   type ExceptionFilter,
   HttpException,
+  HttpStatus,
   Logger,
 } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DomainException } from '../errors/domain.exception.js';
 import { type ErrorBody, internalErrorBody, reasonPhrase } from '../errors/error-body.js';
+import { dependencyUnavailable } from './dependency-unavailable.js';
+
+/** Seconds a client is asked to wait before retrying while a dependency is down. */
+const DEPENDENCY_RETRY_AFTER_SECONDS = 5;
 
 interface ErrorWithStatus {
   statusCode: number;
@@ -31,8 +36,9 @@ function isClientError(error: unknown): error is ErrorWithStatus {
 /**
  * Turns any error into Nest's shape `{statusCode, error, message}` plus the request id.
  * Typed module errors and HTTP exceptions keep their status; Fastify's own 4xx errors
- * (malformed JSON, body too large, bad content type) keep theirs; anything else is logged
- * with the request id and answered as a bare 500.
+ * (malformed JSON, body too large, bad content type) keep theirs; Redis or MongoDB being
+ * unreachable is a 503 naming it (logged as a warning: the fault is outside this process);
+ * anything else is logged with the request id and answered as a bare 500.
  */
 export function toErrorBody(exception: unknown, requestId: string, logger: Logger): ErrorBody {
   if (exception instanceof DomainException) {
@@ -67,6 +73,18 @@ export function toErrorBody(exception: unknown, requestId: string, logger: Logge
       error: reasonPhrase(exception.statusCode),
       message: exception.message,
       ...(exception.code ? { code: exception.code } : {}),
+      requestId,
+    };
+  }
+  const unavailable = dependencyUnavailable(exception);
+  if (unavailable) {
+    logger.warn({ err: exception, requestId }, `${unavailable.dependency} unavailable`);
+    return {
+      statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+      error: reasonPhrase(HttpStatus.SERVICE_UNAVAILABLE),
+      message: unavailable.message,
+      code: unavailable.code,
+      retryAfterSeconds: DEPENDENCY_RETRY_AFTER_SECONDS,
       requestId,
     };
   }

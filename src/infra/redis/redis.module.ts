@@ -14,7 +14,9 @@ export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
       provide: REDIS_CLIENT,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig): Redis =>
-        createRedisConnection(config.redis.url, 'cache', 'ai-calling-platform'),
+        createRedisConnection(config.redis.url, 'cache', 'ai-calling-platform', {
+          commandTimeoutMs: config.redis.commandTimeoutMs,
+        }),
     },
   ],
   exports: [REDIS_CLIENT],

@@ -1,0 +1,62 @@
+import {
+  MongoError,
+  MongoErrorLabel,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from 'mongodb';
+import mongoose from 'mongoose';
+import { RedisUnavailableError } from '../../infra/redis/redis-unavailable.error.js';
+
+export interface DependencyUnavailable {
+  dependency: 'redis' | 'mongodb';
+  code: 'REDIS_UNAVAILABLE' | 'DATABASE_UNAVAILABLE';
+  message: string;
+}
+
+const REDIS_UNAVAILABLE: DependencyUnavailable = {
+  dependency: 'redis',
+  code: 'REDIS_UNAVAILABLE',
+  message: 'Redis is unavailable, try again shortly',
+};
+const MONGODB_UNAVAILABLE: DependencyUnavailable = {
+  dependency: 'mongodb',
+  code: 'DATABASE_UNAVAILABLE',
+  message: 'The database is unavailable, try again shortly',
+};
+
+/** Driver errors that mean the server could not be reached, not that the request was wrong. */
+const MONGO_UNREACHABLE = [
+  // Includes the driver's PoolClearedError (not exported; it extends MongoNetworkError).
+  MongoNetworkError,
+  MongoServerSelectionError,
+  MongoNotConnectedError,
+  MongoTopologyClosedError,
+  // Mongoose's own name for a server selection that failed while it was (re)connecting.
+  mongoose.Error.MongooseServerSelectionError,
+];
+
+/**
+ * Which dependency an error says is down, if any: a request that failed only because Redis or
+ * MongoDB could not answer gets 503 (retry later), not a 500 that reads as a bug. Recognised by
+ * type: the request-path Redis clients and the enqueue helper throw RedisUnavailableError;
+ * the MongoDB driver has a class per connection failure, and labels a failure as a pool reset
+ * or a retryable write when the server went away mid-operation.
+ */
+export function dependencyUnavailable(error: unknown): DependencyUnavailable | undefined {
+  if (error instanceof RedisUnavailableError) {
+    return REDIS_UNAVAILABLE;
+  }
+  if (MONGO_UNREACHABLE.some((type) => error instanceof type)) {
+    return MONGODB_UNAVAILABLE;
+  }
+  if (
+    error instanceof MongoError &&
+    (error.hasErrorLabel(MongoErrorLabel.ResetPool) ||
+      error.hasErrorLabel(MongoErrorLabel.RetryableWriteError))
+  ) {
+    return MONGODB_UNAVAILABLE;
+  }
+  return undefined;
+}
