@@ -8,6 +8,7 @@ import { type Page, toPage } from '../common/pagination/pagination.js';
 import { RateLimiterService } from '../common/throttling/rate-limiter.service.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
+import { enqueueWithin } from '../infra/queue/enqueue-within.js';
 import { DEFAULT_JOB_OPTIONS, Jobs, Queues } from '../infra/queue/queues.js';
 import { RedisKeys } from '../infra/redis/redis-keys.js';
 import { toE164 } from '../phones/phone-number.js';
@@ -140,7 +141,9 @@ export class CallsService {
       lastActivityAt: now,
     });
     const callLogId = callLog._id.toString();
-    await this.placementQueue.add(
+    await enqueueWithin(
+      this.placementQueue,
+      this.config.redis.enqueueTimeoutMs,
       Jobs.placeCall,
       { callLogId },
       {

@@ -10,6 +10,7 @@ import { RateLimiterService } from '../common/throttling/rate-limiter.service.js
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
+import { enqueueWithin } from '../infra/queue/enqueue-within.js';
 import { DEFAULT_JOB_OPTIONS, Jobs, Queues, jobId } from '../infra/queue/queues.js';
 import { RedisKeys } from '../infra/redis/redis-keys.js';
 import { PhonesException } from '../phones/phones.exception.js';
@@ -88,7 +89,9 @@ export class TelephonyService {
       throw new TelephonyException(TelephonyErrorCode.InvalidCallback, parsed.problems);
     }
     const { fingerprint, ...callback } = parsed.callback;
-    await this.callEvents.add(
+    await enqueueWithin(
+      this.callEvents,
+      this.config.redis.enqueueTimeoutMs,
       Jobs.callStatus,
       toCallStatusJob({ callLogId, occurredAt: new Date(), ...callback }),
       { ...DEFAULT_JOB_OPTIONS, jobId: jobId(callLogId, callback.status, fingerprint) },
