@@ -1,0 +1,86 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startMongoServer, waitForPort } from '../../scripts/local-services.mjs';
+
+/** A server a test may stop and start again on the same port (and, for MongoDB, the same data). */
+export interface RestartableServer {
+  url: string;
+  port: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Stops the server for good and removes its data; safe to call whatever state it is in. */
+  dispose(): Promise<void>;
+}
+
+function stopChild(child: ChildProcess | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * A redis-server of the test's own (no persistence, so a restart comes back empty, as after a
+ * failover to a fresh instance). Never the shared Redis: other test files use it meanwhile.
+ */
+export async function startPrivateRedis(): Promise<RestartableServer> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    child = spawn(
+      'redis-server',
+      ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    await waitForPort('127.0.0.1', port, 10_000, child);
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    start,
+    stop: () => stopChild(child),
+    dispose: () => stopChild(child),
+  };
+}
+
+/** A MongoDB-wire server of the test's own; a restart keeps its data directory and port. */
+export async function startPrivateMongo(): Promise<RestartableServer> {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), 'ai-calling-faults-mongo-'));
+  let stopServer: (() => Promise<void>) | undefined;
+  const start = async (): Promise<void> => {
+    const server = await startMongoServer({ port, dataDir, log: () => undefined });
+    stopServer = server.stop;
+  };
+  const stop = async (): Promise<void> => {
+    await stopServer?.();
+    stopServer = undefined;
+  };
+  try {
+    await start();
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `mongodb://127.0.0.1:${port}/`,
+    port,
+    start,
+    stop,
+    dispose: async () => {
+      await stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
