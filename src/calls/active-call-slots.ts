@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
+import { withinTime } from '../infra/queue/enqueue-within.js';
 import { QueueConnectionHolder } from '../infra/queue/queue-connection.holder.js';
 import { RedisKeys } from '../infra/redis/redis-keys.js';
 
@@ -50,13 +51,18 @@ export class ActiveCallSlots {
 
   /** Takes a slot for the call (idempotent per session id); `taken: false` when all are in use. */
   async reserve(userId: string, sessionId: string): Promise<{ taken: boolean; active: number }> {
-    const [taken, active] = (await this.redis.eval(
-      RESERVE_SCRIPT,
-      1,
-      RedisKeys.activeCalls(userId),
-      sessionId,
-      this.config.calls.maxConcurrent,
-      this.slotLifetimeMs,
+    // Called while answering a request: bounded, although this connection waits out outages.
+    const [taken, active] = (await withinTime(
+      this.redis.eval(
+        RESERVE_SCRIPT,
+        1,
+        RedisKeys.activeCalls(userId),
+        sessionId,
+        this.config.calls.maxConcurrent,
+        this.slotLifetimeMs,
+      ),
+      this.config.redis.enqueueTimeoutMs,
+      'concurrent-call slots',
     )) as [number, number];
     return { taken: taken === 1, active };
   }

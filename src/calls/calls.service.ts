@@ -9,7 +9,7 @@ import { RateLimiterService } from '../common/throttling/rate-limiter.service.js
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { enqueueWithin } from '../infra/queue/enqueue-within.js';
-import { DEFAULT_JOB_OPTIONS, Jobs, Queues } from '../infra/queue/queues.js';
+import { Jobs, Queues } from '../infra/queue/queues.js';
 import { RedisKeys } from '../infra/redis/redis-keys.js';
 import { toE164 } from '../phones/phone-number.js';
 import { PhonesService } from '../phones/phones.service.js';
@@ -22,6 +22,7 @@ import { CallLifecycleService } from './call-lifecycle.service.js';
 import { toCallLogResponse } from './call-log.response.js';
 import { CallLogsRepository } from './call-logs.repository.js';
 import { isTerminal } from './call-status.js';
+import { placementJobOptions } from './placement-job.js';
 import { CallsErrorCode, CallsException } from './calls.exception.js';
 import type { CallLogResponse, CreateCallDto, ListCallsQueryDto } from './dto/call.dto.js';
 import type { CallLogDocument } from './schemas/call-log.schema.js';
@@ -29,9 +30,6 @@ import type { CallLogDocument } from './schemas/call-log.schema.js';
 export interface PlaceCallJob {
   callLogId: string;
 }
-
-/** Runs of the placement job: sending (or looking the call up at Exotel) and its retries. */
-const PLACEMENT_ATTEMPTS = 5;
 
 export function newSessionId(): string {
   return `sess_${randomBytes(12).toString('hex')}`;
@@ -146,12 +144,7 @@ export class CallsService {
       this.config.redis.enqueueTimeoutMs,
       Jobs.placeCall,
       { callLogId },
-      {
-        ...DEFAULT_JOB_OPTIONS,
-        attempts: PLACEMENT_ATTEMPTS,
-        backoff: { type: 'exponential', delay: this.config.calls.placementRetryDelayMs },
-        jobId: callLogId,
-      },
+      placementJobOptions(callLogId, this.config.calls.placementRetryDelayMs),
     );
     return callLog;
   }

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { toErrorBody } from '../../common/filters/all-exceptions.filter.js';
-import { enqueueWithin, QueueUnavailableError } from './enqueue-within.js';
+import { enqueueWithin, QueueUnavailableError, withinTime } from './enqueue-within.js';
 
 /** A queue whose Redis never answers, as BullMQ's connection behaves during an outage. */
 const unansweredQueue = { name: 'call-events', add: () => new Promise(() => undefined) };
@@ -37,5 +37,21 @@ describe('enqueueWithin', () => {
     };
     await enqueueWithin(queue as unknown as Queue, 100, 'call-status', {});
     expect(added).toEqual(['call-status']);
+  });
+});
+
+describe('withinTime', () => {
+  it('gives any queue-connection command that does not answer QueueUnavailableError naming it', async () => {
+    const failure = await withinTime(
+      new Promise(() => undefined),
+      50,
+      'concurrent-call slots',
+    ).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(QueueUnavailableError);
+    expect((failure as Error).message).toContain('concurrent-call slots');
+  });
+
+  it('returns the answer when it comes in time', async () => {
+    expect(await withinTime(Promise.resolve([1, 3]), 50, 'slots')).toEqual([1, 3]);
   });
 });

@@ -6,8 +6,8 @@ import { RedisUnavailableError } from '../redis/redis-unavailable.error.js';
  * unreachable. A Redis failure like any other, so the request answers 503.
  */
 export class QueueUnavailableError extends RedisUnavailableError {
-  constructor(queueName: string, timeoutMs: number) {
-    super(`queue ${queueName}`, new Error(`the job was not accepted within ${timeoutMs} ms`));
+  constructor(what: string, timeoutMs: number) {
+    super(what, new Error(`no answer within ${timeoutMs} ms`));
   }
 }
 
@@ -23,20 +23,31 @@ export async function enqueueWithin<DataType, NameType extends string>(
   timeoutMs: number,
   ...job: Parameters<Queue<DataType, unknown, NameType>['add']>
 ): Promise<void> {
+  await withinTime(queue.add(...job), timeoutMs, `queue ${queue.name}`);
+}
+
+/**
+ * Any command on the queue connection from a request handler, bounded in time the same way
+ * (e.g. reserving a concurrent-call slot): `QueueUnavailableError` after `timeoutMs`.
+ */
+export async function withinTime<T>(
+  operation: Promise<T>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const added = queue.add(...job);
   try {
-    await Promise.race([
-      added,
+    return await Promise.race([
+      operation,
       new Promise<never>((_resolve, reject) => {
         timer = setTimeout(() => {
-          reject(new QueueUnavailableError(queue.name, timeoutMs));
+          reject(new QueueUnavailableError(what, timeoutMs));
         }, timeoutMs);
       }),
     ]);
   } catch (error) {
-    // A late failure of the abandoned add must not surface as an unhandled rejection.
-    added.catch(() => undefined);
+    // A late failure of the abandoned operation must not surface as an unhandled rejection.
+    operation.catch(() => undefined);
     throw error;
   } finally {
     clearTimeout(timer);
