@@ -173,7 +173,7 @@ describe('users', () => {
       expect(stored?.webhookToken).toEqual(expect.any(String));
       expect(response.body.incomingCallUrl).toBe(`${INCOMING_URL_PREFIX}${stored?.webhookToken}`);
       expect(response.body.statusCallbackUrlPattern).toBe(
-        'https://voice.example.test/api/v1/telephony/exotel/status/{callLogId}?sig={signature}',
+        'https://voice.example.test/api/v1/telephony/exotel/status/{callLogId}?exp={expiry}&sig={signature}',
       );
     });
 

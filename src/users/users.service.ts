@@ -41,7 +41,7 @@ export class UsersService {
     const base = `${this.config.publicBaseUrl}/api/v1/telephony/exotel`;
     return {
       incomingCallUrl: `${base}/incoming/${user.webhookToken}`,
-      statusCallbackUrlPattern: `${base}/status/{callLogId}?sig={signature}`,
+      statusCallbackUrlPattern: `${base}/status/{callLogId}?exp={expiry}&sig={signature}`,
     };
   }
 

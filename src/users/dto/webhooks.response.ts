@@ -8,7 +8,8 @@ export class WebhooksResponse {
   incomingCallUrl: string;
 
   @ApiProperty({
-    example: 'https://voice.example.com/api/v1/telephony/exotel/status/{callLogId}?sig={signature}',
+    example:
+      'https://voice.example.com/api/v1/telephony/exotel/status/{callLogId}?exp={expiry}&sig={signature}',
     description:
       'Status callbacks are signed per call and set by the platform when it places a call.',
   })
