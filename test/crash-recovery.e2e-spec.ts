@@ -18,7 +18,7 @@ import { validAgentConfig } from './support/catalogue-factories.js';
 import { migrate, testConfig, uniqueName } from './support/test-app.js';
 import { waitFor } from './support/wait-for.js';
 
-const CALLS = 120;
+const CALLS = 60;
 const DURATION_SEC = 125; // 3 started minutes: 0.09 credits each at the default rate.
 
 /**
