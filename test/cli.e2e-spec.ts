@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdtemp, readdir, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Logger } from '@nestjs/common';
@@ -16,6 +15,7 @@ import {
 } from '../src/cli/cli-commands.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import type { ProgressOutput } from '../src/maintenance/backup/backup-progress.js';
+import { buildEntry } from './support/build-entry.js';
 import { registerUser } from './support/factories.js';
 import { call } from './support/http.js';
 import { createTestContext, migrate, testConfig, uniqueName } from './support/test-app.js';
@@ -271,28 +271,15 @@ interface CliRun {
 
 describe('operator CLI: the built program', () => {
   let buildFolder: string;
+  let cliScript: string;
   let config: AppConfig;
   let client: MongoClient;
   let root: string;
 
-  /** Compiles the CLI and what it imports, as `npm run build` does, into a private folder. */
   async function buildCli(): Promise<void> {
-    buildFolder = join(projectRoot, '.cache', `cli-e2e-${randomBytes(4).toString('hex')}`);
-    await rm(buildFolder, { recursive: true, force: true });
-    await mkdir(buildFolder, { recursive: true });
-    await writeFile(
-      join(buildFolder, 'tsconfig.json'),
-      JSON.stringify({
-        extends: '../../tsconfig.json',
-        compilerOptions: { outDir: './out', rootDir: '../..', sourceMap: false },
-        include: [],
-        files: ['../../src/cli.ts'],
-      }),
-    );
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    const result = await run(process.execPath, [tsc, '-p', join(buildFolder, 'tsconfig.json')], {});
-    expect(result.stdout + result.stderr).toBe('');
-    expect(result.code).toBe(0);
+    const built = await buildEntry('cli');
+    buildFolder = built.folder;
+    cliScript = built.script;
   }
 
   function run(command: string, args: string[], env: Record<string, string>): Promise<CliRun> {
@@ -317,7 +304,7 @@ describe('operator CLI: the built program', () => {
     database: string,
     environment: Record<string, string> = {},
   ): Promise<CliRun> {
-    return run(process.execPath, [join(buildFolder, 'out', 'src', 'cli.js'), ...args], {
+    return run(process.execPath, [cliScript, ...args], {
       ...environment,
       NODE_ENV: 'test',
       CI: 'true',

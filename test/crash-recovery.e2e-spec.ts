@@ -1,8 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -14,6 +12,7 @@ import { toCallStatusJob } from '../src/calls/call-events.processor.js';
 import { CallReconciliationService } from '../src/maintenance/call-reconciliation.service.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import { DEFAULT_JOB_OPTIONS, Jobs, Queues, jobId } from '../src/infra/queue/queues.js';
+import { type BuiltEntry, buildEntry } from './support/build-entry.js';
 import { validAgentConfig } from './support/catalogue-factories.js';
 import { migrate, testConfig, uniqueName } from './support/test-app.js';
 import { waitFor } from './support/wait-for.js';
@@ -27,7 +26,7 @@ const DURATION_SEC = 125; // 3 started minutes: 0.09 credits each at the default
  * finalizations) finishes every call exactly once.
  */
 describe('kill -9 during finalization', () => {
-  let buildFolder: string;
+  let built: BuiltEntry | undefined;
   let config: AppConfig;
   let environment: Record<string, string>;
   let client: MongoClient;
@@ -37,33 +36,6 @@ describe('kill -9 during finalization', () => {
   const userId = new ObjectId();
   const agentId = new ObjectId();
   const callIds: ObjectId[] = [];
-
-  /** Compiles the service's entry point as `npm run build` does, into a private folder. */
-  async function buildService(): Promise<void> {
-    buildFolder = join(projectRoot, '.cache', `crash-e2e-${randomBytes(4).toString('hex')}`);
-    await mkdir(buildFolder, { recursive: true });
-    await writeFile(
-      join(buildFolder, 'tsconfig.json'),
-      JSON.stringify({
-        extends: '../../tsconfig.json',
-        compilerOptions: { outDir: './out', rootDir: '../..', sourceMap: false },
-        include: [],
-        files: ['../../src/main.ts'],
-      }),
-    );
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    const output = await new Promise<string>((resolve) => {
-      const compiler = spawn(process.execPath, [tsc, '-p', join(buildFolder, 'tsconfig.json')], {
-        cwd: projectRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let text = '';
-      compiler.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      compiler.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      compiler.on('close', (code) => resolve(code === 0 ? '' : text || `tsc exited ${code}`));
-    });
-    expect(output).toBe('');
-  }
 
   async function seed(): Promise<void> {
     const now = new Date();
@@ -152,9 +124,9 @@ describe('kill -9 during finalization', () => {
     db = client.db();
     await migrate(db, config);
     await seed();
-    await buildService();
+    built = await buildEntry('main');
 
-    child = spawn(process.execPath, [join(buildFolder, 'out', 'src', 'main.js')], {
+    child = spawn(process.execPath, [built.script], {
       cwd: projectRoot,
       env: environment,
       stdio: 'ignore',
@@ -182,7 +154,9 @@ describe('kill -9 during finalization', () => {
     redis.disconnect();
     await db.dropDatabase().catch(() => undefined);
     await client.close();
-    await rm(buildFolder, { recursive: true, force: true });
+    if (built) {
+      await rm(built.folder, { recursive: true, force: true });
+    }
   });
 
   it('finishes every call exactly once after the first instance is killed mid-way', async () => {
