@@ -21,6 +21,11 @@ export interface AppConfig {
     socketTimeoutMS: number;
     serverSelectionTimeoutMS: number;
   };
+  /**
+   * Counts MongoDB commands (driver command monitoring) and Redis commands per command name
+   * (COUNT_DATABASE_COMMANDS): tests assert round-trip budgets with it, benches print it.
+   */
+  countDatabaseCommands: boolean;
   redis: {
     url: string;
     queueUrl: string;
@@ -434,6 +439,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
         120000,
       ),
     },
+    countDatabaseCommands: reader.flag('COUNT_DATABASE_COMMANDS', false),
     redis: {
       url: redisUrl,
       queueUrl: reader.url('REDIS_QUEUE_URL', redisUrl, ['redis:', 'rediss:']),

@@ -2,8 +2,11 @@ import { BullModule } from '@nestjs/bullmq';
 import { CacheModule } from '@nestjs/cache-manager';
 import { Global, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
+import type { Connection } from 'mongoose';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
+import { DatabaseCommandCounter } from './commands/database-command-counter.js';
+import { DatabaseCommandsModule } from './commands/database-commands.module.js';
 import { ApiCacheService } from './cache/api-cache.service.js';
 import { SecretBoxService } from './crypto/secret-box.service.js';
 import { RedisLockService } from './lock/redis-lock.service.js';
@@ -16,12 +19,22 @@ import { RedisModule } from './redis/redis.module.js';
 @Global()
 @Module({
   imports: [
+    DatabaseCommandsModule,
     RedisModule,
     QueueConnectionModule,
     MongooseModule.forRootAsync({
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({
+      inject: [APP_CONFIG, DatabaseCommandCounter],
+      useFactory: (config: AppConfig, counter: DatabaseCommandCounter) => ({
         uri: config.mongo.uri,
+        monitorCommands: counter.enabled,
+        connectionFactory: (connection: Connection) => {
+          if (counter.enabled) {
+            connection
+              .getClient()
+              .on('commandStarted', (event) => counter.recordMongo(event.commandName));
+          }
+          return connection;
+        },
         maxPoolSize: config.mongo.maxPoolSize,
         minPoolSize: config.mongo.minPoolSize,
         socketTimeoutMS: config.mongo.socketTimeoutMS,
@@ -48,6 +61,7 @@ import { RedisModule } from './redis/redis.module.js';
   ],
   providers: [SecretBoxService, RedisLockService, ApiCacheService, MongoServerInfo],
   exports: [
+    DatabaseCommandsModule,
     RedisModule,
     QueueConnectionModule,
     CacheModule,

@@ -2,6 +2,7 @@ import { Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
+import { DatabaseCommandCounter } from '../commands/database-command-counter.js';
 import { closeRedisConnection, createRedisConnection } from '../redis/redis-connection.factory.js';
 
 /**
@@ -14,11 +15,12 @@ export class QueueConnectionHolder implements OnApplicationShutdown {
   readonly connection: Redis;
   readonly prefix: string;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) config: AppConfig, counter: DatabaseCommandCounter) {
     this.connection = createRedisConnection(
       config.redis.queueUrl,
       'queue',
       'ai-calling-platform:queue',
+      { counter },
     );
     this.prefix = config.redis.queuePrefix;
   }

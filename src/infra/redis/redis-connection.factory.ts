@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { type Command, Redis, type RedisOptions, ReplyError } from 'ioredis';
+import type { DatabaseCommandCounter } from '../commands/database-command-counter.js';
 import { RedisUnavailableError } from './redis-unavailable.error.js';
 
 const ERROR_LOG_INTERVAL_MS = 10_000;
@@ -9,6 +10,8 @@ const DEFAULT_COMMAND_TIMEOUT_MS = 1000;
 export interface RedisConnectionOptions {
   /** Request-path clients only: longest wait for one command before it fails. */
   commandTimeoutMs?: number;
+  /** Counts every command sent on this connection (not on the duplicates BullMQ makes). */
+  counter?: DatabaseCommandCounter;
 }
 
 /**
@@ -35,6 +38,9 @@ export function createRedisConnection(
   const redis = new Redis(url, redisOptions);
   if (purpose === 'cache') {
     failFastOnceConnected(redis, connectionName);
+  }
+  if (options.counter?.enabled) {
+    countCommands(redis, options.counter);
   }
   // Without a listener ioredis reports every failed reconnect as unhandled; log them, at most every 10 s.
   const logger = new Logger(`Redis:${connectionName}`);
@@ -74,6 +80,14 @@ function failFastOnceConnected(redis: Redis, connectionName: string): void {
         );
       };
     }
+    return sendCommand(command, stream);
+  };
+}
+
+function countCommands(redis: Redis, counter: DatabaseCommandCounter): void {
+  const sendCommand = redis.sendCommand.bind(redis);
+  redis.sendCommand = (command, stream) => {
+    counter.recordRedis(command.name);
     return sendCommand(command, stream);
   };
 }

@@ -2,6 +2,7 @@ import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/comm
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
+import { DatabaseCommandCounter } from '../commands/database-command-counter.js';
 import { closeRedisConnection, createRedisConnection } from './redis-connection.factory.js';
 
 /** Redis for sessions, token cache, throttling and locks (REDIS_URL). */
@@ -12,10 +13,11 @@ export const REDIS_CLIENT = Symbol('REDIS_CLIENT');
   providers: [
     {
       provide: REDIS_CLIENT,
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): Redis =>
+      inject: [APP_CONFIG, DatabaseCommandCounter],
+      useFactory: (config: AppConfig, counter: DatabaseCommandCounter): Redis =>
         createRedisConnection(config.redis.url, 'cache', 'ai-calling-platform', {
           commandTimeoutMs: config.redis.commandTimeoutMs,
+          counter,
         }),
     },
   ],
