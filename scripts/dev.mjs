@@ -1,19 +1,36 @@
 // `npm run dev`: starts the API; when MONGODB_URI is unset and nothing answers on
-// localhost:27017, first starts the embedded MongoDB-wire server there (data in .data/).
+// localhost:27017, first starts the embedded MongoDB-wire server there: on PostgreSQL
+// (database ai_calling_platform_dev, kept between runs) when one answers, else on SQLite
+// (data in .data/mongodb).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { portAnswers, projectRoot, startMongoServer } from './local-services.mjs';
+import {
+  chooseFerretdbBackend,
+  portAnswers,
+  postgresqlDatabaseUrl,
+  projectRoot,
+  startMongoServer,
+} from './local-services.mjs';
 
 const DEFAULT_PORT = 27017;
 let mongo;
 
 if (!process.env.MONGODB_URI && !(await portAnswers('127.0.0.1', DEFAULT_PORT))) {
   const dataDir = join(projectRoot, '.data', 'mongodb');
+  const choice = await chooseFerretdbBackend();
+  const postgresqlUrl =
+    choice.backend === 'postgresql'
+      ? postgresqlDatabaseUrl(choice.serverUrl, 'ai_calling_platform_dev')
+      : undefined;
   console.error(
-    `No MONGODB_URI and nothing on localhost:${DEFAULT_PORT}: starting the local MongoDB-wire server (data in ${dataDir})`,
+    `No MONGODB_URI and nothing on localhost:${DEFAULT_PORT}: starting the local MongoDB-wire server`,
   );
-  mongo = await startMongoServer({ port: DEFAULT_PORT, dataDir, stdio: 'inherit' });
-  console.error(`local ${mongo.kind} listening on 127.0.0.1:${DEFAULT_PORT}`);
+  mongo = await startMongoServer({ port: DEFAULT_PORT, dataDir, postgresqlUrl, stdio: 'inherit' });
+  console.error(`local ${mongo.description} listening on 127.0.0.1:${DEFAULT_PORT}`);
+} else {
+  console.error(
+    `MongoDB: ${process.env.MONGODB_URI ? 'MONGODB_URI' : `the server already on localhost:${DEFAULT_PORT}`}`,
+  );
 }
 
 const migrate = spawn(process.execPath, [join(projectRoot, 'dist/src/cli.js'), 'migrate'], {

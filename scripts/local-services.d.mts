@@ -12,12 +12,42 @@ export function waitForPort(
   timeoutMs: number,
   child?: ChildProcess,
 ): Promise<void>;
+export type FerretdbBackendChoice =
+  { backend: 'postgresql'; serverUrl: string } | { backend: 'sqlite'; serverUrl?: undefined };
+export function chooseFerretdbBackend(): Promise<FerretdbBackendChoice>;
+export function postgresqlDatabaseUrl(serverUrl: string, database: string): string;
+export function runDatabaseName(prefix: string): string;
+export const TEST_DATABASE_PREFIX: string;
+export function dropPostgresqlDatabase(postgresqlUrl: string, log?: (line: string) => void): void;
+export interface MongoServerProcess {
+  kind: 'mongod' | 'ferretdb-postgresql' | 'ferretdb-sqlite';
+  /** What serves and where the data lives, for logs. */
+  description: string;
+  child: ChildProcess;
+  stop: (options?: { dropDatabase?: boolean }) => Promise<void>;
+}
 export function startMongoServer(options: {
   port: number;
   dataDir: string;
+  postgresqlUrl?: string;
+  dropStaleWithPrefix?: string;
   log?: (line: string) => void;
   stdio?: StdioOptions;
-}): Promise<{ kind: 'mongod' | 'ferretdb'; child: ChildProcess; stop: () => Promise<void> }>;
+}): Promise<MongoServerProcess>;
+export interface EphemeralMongoServer {
+  /** Server URI ending in `/`; append a database name. */
+  uri: string;
+  port: number;
+  description: string;
+  start: () => Promise<void>;
+  stop: () => Promise<void>;
+  dispose: () => Promise<void>;
+}
+export function ephemeralMongoServer(options: {
+  databasePrefix: string;
+  dropStale?: boolean;
+  log?: (line: string) => void;
+}): Promise<EphemeralMongoServer>;
 export function ensureRedis(options?: {
   log?: (line: string) => void;
 }): Promise<{ url: string; stop: () => Promise<void> }>;

@@ -1,10 +1,11 @@
 // Starts the databases a development machine or a test run needs when none is given:
 // a MongoDB-wire server (mongod when on PATH, else the embedded FerretDB tool built
-// from tools/ferretdb with Go) and Redis (redis-server when on PATH).
+// from tools/ferretdb with Go, on PostgreSQL when one is reachable, else on SQLite) and
+// Redis (redis-server when on PATH).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { homedir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -105,49 +106,195 @@ export async function waitForPort(host, port, timeoutMs, child) {
   throw new Error(`nothing answered on ${host}:${port} within ${timeoutMs} ms`);
 }
 
+const DEFAULT_POSTGRESQL_SERVER = 'postgres://postgres@127.0.0.1:5432/postgres';
+
 /**
- * Starts a MongoDB-wire server on 127.0.0.1:port with its data in dataDir.
- * Returns { kind, child, stop() }.
+ * Where the embedded server keeps its data. PostgreSQL (an index per MongoDB index, so a
+ * filtered find is not a scan) when FERRETDB_POSTGRESQL_URL names a server or one answers on
+ * 127.0.0.1:5432; SQLite files otherwise, so a machine with nothing installed still runs.
+ * FERRETDB_BACKEND=sqlite|postgresql forces the choice.
+ * Returns { backend: 'postgresql', serverUrl } or { backend: 'sqlite' }.
  */
-export async function startMongoServer({ port, dataDir, log = console.error, stdio = 'ignore' }) {
-  mkdirSync(dataDir, { recursive: true });
+export async function chooseFerretdbBackend() {
+  const forced = (process.env.FERRETDB_BACKEND ?? '').toLowerCase();
+  if (forced && forced !== 'sqlite' && forced !== 'postgresql') {
+    throw new Error(`FERRETDB_BACKEND must be sqlite or postgresql, not "${forced}"`);
+  }
+  if (forced === 'sqlite') {
+    return { backend: 'sqlite' };
+  }
+  const configured = process.env.FERRETDB_POSTGRESQL_URL;
+  if (configured) {
+    return { backend: 'postgresql', serverUrl: configured };
+  }
+  if (await portAnswers('127.0.0.1', 5432)) {
+    return { backend: 'postgresql', serverUrl: DEFAULT_POSTGRESQL_SERVER };
+  }
+  if (forced === 'postgresql') {
+    throw new Error(
+      'FERRETDB_BACKEND=postgresql but nothing answers on 127.0.0.1:5432 and FERRETDB_POSTGRESQL_URL is unset',
+    );
+  }
+  return { backend: 'sqlite' };
+}
+
+/** The server URL with its database replaced by `database`. */
+export function postgresqlDatabaseUrl(serverUrl, database) {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** A database name for one run: `<prefix><unix seconds>_<random>`, so stale ones can be found by age. */
+export function runDatabaseName(prefix) {
+  const seconds = Math.floor(Date.now() / 1000);
+  return `${prefix}${seconds}_${Math.random().toString(36).slice(2, 10)}`;
+}
+
+/** Prefix of the databases test runs create (and drop); leftovers of killed runs are dropped after six hours. */
+export const TEST_DATABASE_PREFIX = 'ai_calling_test_';
+
+function describeBackend(backend, postgresqlUrl, dataDir) {
+  if (backend === 'postgresql') {
+    const url = new URL(postgresqlUrl);
+    url.password = url.password ? '***' : '';
+    return `FerretDB on PostgreSQL (${url.host}${url.pathname})`;
+  }
+  return `FerretDB on SQLite (${dataDir})`;
+}
+
+/**
+ * Starts a MongoDB-wire server on 127.0.0.1:port. mongod when on PATH (data in dataDir); else
+ * the embedded FerretDB tool, on PostgreSQL when `postgresqlUrl` is given (the database is
+ * created when missing and kept unless `stop({ dropDatabase: true })`), else on SQLite in
+ * dataDir. Returns { kind, description, child, stop({ dropDatabase }) }.
+ */
+export async function startMongoServer({
+  port,
+  dataDir,
+  postgresqlUrl,
+  dropStaleWithPrefix,
+  log = console.error,
+  stdio = 'ignore',
+}) {
   const mongod = onPath('mongod');
   let kind;
+  let description;
   let child;
   if (mongod) {
+    mkdirSync(dataDir, { recursive: true });
     kind = 'mongod';
+    description = `mongod (${dataDir})`;
     child = spawn(
       mongod,
       ['--bind_ip', '127.0.0.1', '--port', String(port), '--dbpath', dataDir, '--quiet'],
-      {
-        stdio,
-      },
+      { stdio },
     );
   } else {
-    kind = 'ferretdb';
     const binary = ensureFerretdbBinary({ log });
-    child = spawn(
-      binary,
-      ['-listen', `127.0.0.1:${port}`, '-data', dataDir, '-log-level', 'error'],
-      {
-        stdio,
-      },
-    );
+    const backendArgs = postgresqlUrl
+      ? [
+          '-postgresql-url',
+          postgresqlUrl,
+          '-create-database',
+          ...(dropStaleWithPrefix ? ['-drop-stale-databases', dropStaleWithPrefix] : []),
+          '-serialize',
+          'writes',
+        ]
+      : ['-data', dataDir, '-serialize', 'all'];
+    if (!postgresqlUrl) {
+      mkdirSync(dataDir, { recursive: true });
+    }
+    kind = postgresqlUrl ? 'ferretdb-postgresql' : 'ferretdb-sqlite';
+    description = describeBackend(postgresqlUrl ? 'postgresql' : 'sqlite', postgresqlUrl, dataDir);
+    child = spawn(binary, ['-listen', `127.0.0.1:${port}`, ...backendArgs, '-log-level', 'error'], {
+      stdio,
+    });
   }
   await waitForPort('127.0.0.1', port, 30_000, child);
+  const stopChild = () =>
+    new Promise((resolveStop) => {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        resolveStop();
+        return;
+      }
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => {
+        clearTimeout(killer);
+        resolveStop();
+      });
+      child.kill('SIGTERM');
+    });
   return {
     kind,
+    description,
     child,
-    stop: () =>
-      new Promise((resolveStop) => {
-        if (child.exitCode !== null) {
-          resolveStop();
-          return;
-        }
-        child.once('exit', () => resolveStop());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }),
+    stop: async ({ dropDatabase = false } = {}) => {
+      await stopChild();
+      if (dropDatabase && postgresqlUrl && kind !== 'mongod') {
+        dropPostgresqlDatabase(postgresqlUrl, log);
+      }
+    },
+  };
+}
+
+/** Drops a database the embedded tool created (it must be idle); failures are reported, not thrown. */
+export function dropPostgresqlDatabase(postgresqlUrl, log = console.error) {
+  const result = spawnSync(
+    ferretdbBinary,
+    ['-drop-database', '-postgresql-url', postgresqlUrl, '-log-level', 'error'],
+    { stdio: ['ignore', 'ignore', 'pipe'], timeout: 60_000 },
+  );
+  if (result.status !== 0) {
+    log(`could not drop ${new URL(postgresqlUrl).pathname}: ${String(result.stderr).trim()}`);
+  }
+}
+
+/**
+ * A MongoDB-wire server for one test run, bench or test file, on a free port: its data in a
+ * PostgreSQL database of its own (`<databasePrefix><unix seconds>_<random>`) or in a temporary
+ * folder. `stop()` and `start()` keep port and data (a restart); `dispose()` removes the data.
+ * With `dropStale`, idle databases of the same prefix older than six hours (left by killed
+ * runs) are dropped first.
+ */
+export async function ephemeralMongoServer({
+  databasePrefix,
+  dropStale = false,
+  log = console.error,
+}) {
+  const port = await freePort();
+  const dataDir = mkdtempSync(join(tmpdir(), `${databasePrefix}mongo-`));
+  const choice = await chooseFerretdbBackend();
+  const postgresqlUrl =
+    choice.backend === 'postgresql'
+      ? postgresqlDatabaseUrl(choice.serverUrl, runDatabaseName(databasePrefix))
+      : undefined;
+  let server;
+  const start = async () => {
+    server = await startMongoServer({
+      port,
+      dataDir,
+      postgresqlUrl,
+      dropStaleWithPrefix: dropStale ? databasePrefix : undefined,
+      log,
+    });
+  };
+  try {
+    await start();
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    uri: `mongodb://127.0.0.1:${port}/`,
+    port,
+    description: server.description,
+    start,
+    stop: () => server.stop(),
+    dispose: async () => {
+      await server.stop({ dropDatabase: true });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -1,8 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { BenchEnvironment } from './bench-environment.js';
 import { loadLocalServices } from './local-services.js';
+
+const BENCH_DATABASE_PREFIX = 'ai_calling_bench_';
 
 export interface BenchDatabases {
   /** Server URI ending in `/`; append a database name. */
@@ -14,7 +13,8 @@ export interface BenchDatabases {
 
 /**
  * MongoDB and Redis for a bench: the given ones, else a MongoDB-wire server on a free
- * 127.0.0.1 port (data in a temporary folder, removed at stop) and the local Redis.
+ * 127.0.0.1 port (data in a PostgreSQL database or a temporary folder of its own, removed at
+ * stop) and the local Redis.
  */
 export async function startBenchDatabases(
   environment: BenchEnvironment,
@@ -35,15 +35,14 @@ export async function startBenchDatabases(
       url.pathname = '/';
       mongoServerUri = url.toString();
     } else {
-      const dataDir = mkdtempSync(join(tmpdir(), 'ai-calling-bench-mongo-'));
-      const port = await services.freePort();
-      const server = await services.startMongoServer({ port, dataDir, log });
-      stops.push(async () => {
-        await server.stop();
-        rmSync(dataDir, { recursive: true, force: true });
+      const server = await services.ephemeralMongoServer({
+        databasePrefix: BENCH_DATABASE_PREFIX,
+        dropStale: true,
+        log,
       });
-      mongoKind = server.kind;
-      mongoServerUri = `mongodb://127.0.0.1:${port}/`;
+      stops.push(server.dispose);
+      mongoKind = server.description;
+      mongoServerUri = server.uri;
     }
     let redisUrl = environment.redisUrl;
     if (!redisUrl) {

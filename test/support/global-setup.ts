@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { ensureRedis, freePort, startMongoServer } from '../../scripts/local-services.mjs';
+import {
+  ensureRedis,
+  ephemeralMongoServer,
+  TEST_DATABASE_PREFIX,
+} from '../../scripts/local-services.mjs';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,9 +18,10 @@ const log = (line: string): void => {
 };
 
 /**
- * Provides real databases to every test file: MONGODB_URI / REDIS_URL when set; otherwise an
- * ephemeral MongoDB-wire server (mongod on PATH, else the embedded FerretDB tool) and the
- * local Redis (or a redis-server started for the run).
+ * Provides real databases to every test file: MONGODB_URI / REDIS_URL when set; otherwise a
+ * MongoDB-wire server for this run (mongod on PATH, else the embedded FerretDB tool on a
+ * PostgreSQL database of the run's own, else on SQLite) and the local Redis (or a
+ * redis-server started for the run).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stops: Array<() => Promise<void>> = [];
@@ -28,16 +30,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const url = new URL(mongoServerUri);
     url.pathname = '/';
     mongoServerUri = url.toString();
+    log(`MongoDB-wire server given by MONGODB_URI (${url.host})`);
   } else {
-    const dataDir = mkdtempSync(join(tmpdir(), 'ai-calling-test-mongo-'));
-    const port = await freePort();
-    const server = await startMongoServer({ port, dataDir, log });
-    log(`${server.kind} on 127.0.0.1:${port}`);
-    mongoServerUri = `mongodb://127.0.0.1:${port}/`;
-    stops.push(async () => {
-      await server.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+    const server = await ephemeralMongoServer({
+      databasePrefix: TEST_DATABASE_PREFIX,
+      dropStale: true,
+      log,
     });
+    log(`${server.description} on 127.0.0.1:${server.port}`);
+    mongoServerUri = server.uri;
+    stops.push(server.dispose);
   }
   let redisUrl = process.env.REDIS_URL;
   if (!redisUrl) {

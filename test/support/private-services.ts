@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, startMongoServer, waitForPort } from '../../scripts/local-services.mjs';
+import {
+  ephemeralMongoServer,
+  freePort,
+  TEST_DATABASE_PREFIX,
+  waitForPort,
+} from '../../scripts/local-services.mjs';
 
 /** A server a test may stop and start again on the same port (and, for MongoDB, the same data). */
 export interface RestartableServer {
@@ -54,33 +56,17 @@ export async function startPrivateRedis(): Promise<RestartableServer> {
   };
 }
 
-/** A MongoDB-wire server of the test's own; a restart keeps its data directory and port. */
+/** A MongoDB-wire server of the test's own; a restart keeps its data and port. */
 export async function startPrivateMongo(): Promise<RestartableServer> {
-  const port = await freePort();
-  const dataDir = mkdtempSync(join(tmpdir(), 'ai-calling-faults-mongo-'));
-  let stopServer: (() => Promise<void>) | undefined;
-  const start = async (): Promise<void> => {
-    const server = await startMongoServer({ port, dataDir, log: () => undefined });
-    stopServer = server.stop;
-  };
-  const stop = async (): Promise<void> => {
-    await stopServer?.();
-    stopServer = undefined;
-  };
-  try {
-    await start();
-  } catch (error) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw error;
-  }
+  const server = await ephemeralMongoServer({
+    databasePrefix: TEST_DATABASE_PREFIX,
+    log: () => undefined,
+  });
   return {
-    url: `mongodb://127.0.0.1:${port}/`,
-    port,
-    start,
-    stop,
-    dispose: async () => {
-      await stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
+    url: server.uri,
+    port: server.port,
+    start: server.start,
+    stop: server.stop,
+    dispose: server.dispose,
   };
 }

@@ -18,6 +18,10 @@ import (
 // application relies on that ($inc, conditional findOneAndUpdate). This proxy restores the
 // guarantee for development and CI: it forwards one request (and its reply) at a time
 // across all client connections, so FerretDB never runs two operations at once.
+//
+// With readsBesideWrites, read-only commands (see command_kind.go) skip the turn: a read
+// never changes a document, so it cannot lose an update, and it sees each write whole
+// because FerretDB stores a document with one SQL statement. Writes still go one at a time.
 
 const (
 	headerLength   = 16
@@ -27,9 +31,10 @@ const (
 )
 
 type serialProxy struct {
-	backend string
-	logger  *slog.Logger
-	turn    sync.Mutex
+	backend           string
+	logger            *slog.Logger
+	readsBesideWrites bool
+	turn              sync.Mutex
 }
 
 // readMessage reads one wire-protocol message (header plus body).
@@ -108,8 +113,10 @@ func (p *serialProxy) handle(client net.Conn) {
 
 // exchange forwards one request and every reply message it produces while holding the turn.
 func (p *serialProxy) exchange(request []byte, client, server net.Conn) error {
-	p.turn.Lock()
-	defer p.turn.Unlock()
+	if !p.readsBesideWrites || !readOnly(request) {
+		p.turn.Lock()
+		defer p.turn.Unlock()
+	}
 	if _, err := server.Write(request); err != nil {
 		return err
 	}
