@@ -3,12 +3,13 @@ import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { type Db, type Document, ObjectId } from 'mongodb';
 import { ApiCacheService } from '../src/infra/cache/api-cache.service.js';
+import { DatabaseCommandCounter } from '../src/infra/commands/database-command-counter.js';
 import { registerBenchUser, startBenchApp } from './support/app.js';
 import { startBaseline } from './support/baseline.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { startBenchDatabases } from './support/databases.js';
 import { type LoadOptions, type LoadResult, measure } from './support/load.js';
-import { formatTable, judge, machineNotes } from './support/report.js';
+import { formatCommandCounts, formatTable, judge, machineNotes } from './support/report.js';
 
 /**
  * The catalogue lists on a realistically sized database (100 users x 100 agents x 100 phones):
@@ -247,6 +248,7 @@ async function measureWithProbe(
   options: LoadOptions,
   probe: CacheProbe,
   cold: boolean,
+  counter: DatabaseCommandCounter,
 ): Promise<LoadResult> {
   probe.cold = cold;
   try {
@@ -260,6 +262,7 @@ async function measureWithProbe(
       { name, url, headers: { authorization: `Bearer ${token}` } },
       // No warm-up when cold: a warm-up request still running would eat into the measured window.
       cold ? { ...options, connections: coldConnections(options), warmupSeconds: 0 } : options,
+      counter,
     );
     // The next target starts on an idle server.
     const drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
@@ -426,18 +429,27 @@ async function main(): Promise<boolean> {
       "\ncold = every request first rotates the user's cache generation (ApiCacheService.invalidate,\n" +
         'as a write does), so it misses and reads MongoDB; cached = the same URL repeated.',
     );
+    const counter = bench.app.get(DatabaseCommandCounter);
+    const list = (name: string, url: string, cold: boolean): Promise<LoadResult> =>
+      measureWithProbe(name, url, accessToken, options, probe, cold, counter);
     const results = [
       // The app's floor on this machine (routing, hooks, logging; no auth, no database), so the
       // list figures can be read against the framework as well as against bare Fastify.
-      await measure({ name: TARGETS.health, url: `${bench.baseUrl}/api/v1/health` }, options),
-      await measureWithProbe(TARGETS.agentsCold, agentsUrl, accessToken, options, probe, true),
-      await measureWithProbe(TARGETS.agentsCached, agentsUrl, accessToken, options, probe, false),
-      await measureWithProbe(TARGETS.phonesCold, phonesUrl, accessToken, options, probe, true),
-      await measureWithProbe(TARGETS.phonesCached, phonesUrl, accessToken, options, probe, false),
+      await measure(
+        { name: TARGETS.health, url: `${bench.baseUrl}/api/v1/health` },
+        options,
+        counter,
+      ),
+      await list(TARGETS.agentsCold, agentsUrl, true),
+      await list(TARGETS.agentsCached, agentsUrl, false),
+      await list(TARGETS.phonesCold, phonesUrl, true),
+      await list(TARGETS.phonesCached, phonesUrl, false),
     ];
     const verdicts = judge([baseline, ...results], baseline, GOALS);
     print('');
     print(formatTable(verdicts));
+    print('\ndatabase commands per request (measured window):');
+    print(formatCommandCounts(results));
     print(
       `load average at end: ${loadavg()
         .map((load) => load.toFixed(2))

@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
+import { DatabaseCommandCounter } from '../src/infra/commands/database-command-counter.js';
 import { registerBenchUser, startBenchApp } from './support/app.js';
 import { startBaseline } from './support/baseline.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { startBenchDatabases } from './support/databases.js';
 import { type LoadResult, measure } from './support/load.js';
-import { formatTable, judge, machineNotes } from './support/report.js';
+import { formatCommandCounts, formatTable, judge, machineNotes } from './support/report.js';
 
 /**
  * HTTP overhead of the foundation: GET /api/v1/health (routing, guards, hooks, logging) and
@@ -55,8 +56,13 @@ async function main(): Promise<boolean> {
       await redis.del(`user:token:${user.id}`).finally(() => redis.disconnect());
     });
 
+    const counter = bench.app.get(DatabaseCommandCounter);
     const results = [
-      await measure({ name: 'GET /api/v1/health', url: `${bench.baseUrl}/api/v1/health` }, options),
+      await measure(
+        { name: 'GET /api/v1/health', url: `${bench.baseUrl}/api/v1/health` },
+        options,
+        counter,
+      ),
       await measure(
         {
           name: 'GET /api/v1/auth/me',
@@ -64,11 +70,14 @@ async function main(): Promise<boolean> {
           headers: { authorization: `Bearer ${accessToken}` },
         },
         options,
+        counter,
       ),
     ];
     const verdicts = judge([baseline, ...results], baseline, GOALS);
     print('');
     print(formatTable(verdicts));
+    print('\ndatabase commands per request (measured window):');
+    print(formatCommandCounts(results));
     return verdicts.every((verdict) => verdict.result.errors === 0 && verdict.result.non2xx === 0);
   } finally {
     for (const cleanup of cleanups) {

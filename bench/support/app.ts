@@ -41,6 +41,9 @@ export async function startBenchApp(
     JWT_SECRET: randomBytes(48).toString('base64url'),
     ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     PUBLIC_BASE_URL: 'http://127.0.0.1',
+    URL_SIGNING_KEY: randomBytes(48).toString('base64url'),
+    // Each bench prints the MongoDB and Redis commands a request sends beside its timings.
+    COUNT_DATABASE_COMMANDS: 'true',
     THROTTLE_LIMIT: '1000000',
     THROTTLE_TTL_SECONDS: '1',
     THROTTLE_AUTH_LIMIT: '1000',

@@ -1,4 +1,8 @@
 import autocannon from 'autocannon';
+import type {
+  DatabaseCommandCounter,
+  DatabaseCommandCounts,
+} from '../../src/infra/commands/database-command-counter.js';
 
 export interface LoadTarget {
   name: string;
@@ -21,6 +25,8 @@ export interface LoadResult {
   requests: number;
   errors: number;
   non2xx: number;
+  /** What the measured requests sent to MongoDB and Redis, when the app counts commands. */
+  commands?: DatabaseCommandCounts;
 }
 
 function fire(target: LoadTarget, options: LoadOptions, durationSeconds: number) {
@@ -36,8 +42,15 @@ function fire(target: LoadTarget, options: LoadOptions, durationSeconds: number)
   });
 }
 
-/** Checks the target answers 2xx, warms it up, then measures it under a bounded load. */
-export async function measure(target: LoadTarget, options: LoadOptions): Promise<LoadResult> {
+/**
+ * Checks the target answers 2xx, warms it up, then measures it under a bounded load; with a
+ * counter (the app's, COUNT_DATABASE_COMMANDS on), also what the measured requests sent.
+ */
+export async function measure(
+  target: LoadTarget,
+  options: LoadOptions,
+  counter?: DatabaseCommandCounter,
+): Promise<LoadResult> {
   const probe = await fetch(target.url, { headers: target.headers });
   if (!probe.ok) {
     throw new Error(`${target.name}: ${target.url} answered ${probe.status}, not 2xx`);
@@ -46,7 +59,9 @@ export async function measure(target: LoadTarget, options: LoadOptions): Promise
   if (options.warmupSeconds > 0) {
     await fire(target, options, options.warmupSeconds);
   }
+  const before = counter?.snapshot();
   const result = await fire(target, options, options.durationSeconds);
+  const commands = before === undefined ? undefined : counter?.since(before);
   return {
     name: target.name,
     requestsPerSecond: result.requests.average,
@@ -55,5 +70,6 @@ export async function measure(target: LoadTarget, options: LoadOptions): Promise
     requests: result.requests.total,
     errors: result.errors,
     non2xx: result.non2xx,
+    commands,
   };
 }

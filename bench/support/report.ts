@@ -70,3 +70,33 @@ export function formatTable(verdicts: Verdict[]): string {
     '\n',
   );
 }
+
+function perRequest(count: number, requests: number): string {
+  return requests === 0 ? '-' : (count / requests).toFixed(2);
+}
+
+function breakdown(counts: Record<string, number>, requests: number): string {
+  const entries = Object.entries(counts).sort(([, a], [, b]) => b - a);
+  return entries.length === 0
+    ? 'none'
+    : entries.map(([name, count]) => `${name} ${perRequest(count, requests)}`).join(', ');
+}
+
+/**
+ * MongoDB and Redis commands per measured request, by command name (the counter also sees
+ * what the app does in the background meanwhile, which a per-request figure spreads thin).
+ */
+export function formatCommandCounts(results: LoadResult[]): string {
+  return results
+    .filter((result) => result.commands !== undefined)
+    .map((result) => {
+      const commands = result.commands as NonNullable<LoadResult['commands']>;
+      return (
+        `  ${result.name}: MongoDB ${perRequest(commands.mongoTotal, result.requests)}/request ` +
+        `(${breakdown(commands.mongo, result.requests)}); ` +
+        `Redis ${perRequest(commands.redisTotal, result.requests)}/request ` +
+        `(${breakdown(commands.redis, result.requests)})`
+      );
+    })
+    .join('\n');
+}
