@@ -26,6 +26,7 @@ import {
   type AuthenticatedUser,
   CurrentUser,
 } from '../common/decorators/current-user.decorator.js';
+import { type JsonText, SendsJsonText } from '../common/decorators/json-text.decorator.js';
 import { Public } from '../common/decorators/public.decorator.js';
 import { UserResponse } from '../users/dto/user.response.js';
 import { AuthService } from './auth.service.js';
@@ -102,7 +103,8 @@ export class AuthController {
   @Get('me')
   @ApiOperation({ summary: 'The signed-in user' })
   @ApiOkResponse({ type: UserResponse })
-  me(@CurrentUser() user: AuthenticatedUser): Promise<UserResponse> {
+  @SendsJsonText()
+  me(@CurrentUser() user: AuthenticatedUser): Promise<JsonText<UserResponse>> {
     return this.authService.me(user.userId);
   }
 }

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
+import { type JsonText, toJsonText } from '../common/decorators/json-text.decorator.js';
 import { AccessTokenStore } from '../users/access-token.store.js';
 import { toUserResponse, type UserResponse } from '../users/dto/user.response.js';
 import type { UserDocument } from '../users/schemas/user.schema.js';
+import { UserProfileCache } from '../users/user-profile.cache.js';
 import { UsersRepository } from '../users/users.repository.js';
 import { newWebhookToken } from '../users/webhook-token.js';
 import { AuthErrorCode, AuthException } from './auth.exception.js';
@@ -28,6 +30,7 @@ export class AuthService {
     private readonly tokens: AccessTokenStore,
     private readonly jwt: JwtService,
     private readonly passwords: PasswordHasher,
+    private readonly profiles: UserProfileCache,
   ) {}
 
   async register(dto: RegisterDto): Promise<AuthResponse> {
@@ -88,13 +91,23 @@ export class AuthService {
     await this.tokens.revoke(userId);
   }
 
-  async me(userId: string): Promise<UserResponse> {
+  /**
+   * The signed-in user, as cached JSON when warm: the token check has just confirmed the token
+   * is current, and any change to the user (deactivation included) drops the cached profile.
+   */
+  async me(userId: string): Promise<JsonText<UserResponse>> {
+    const cached = await this.profiles.read(userId);
+    if (cached.json !== undefined) {
+      return cached.json;
+    }
     const user = await this.users.findById(userId);
     if (!user?.isActive) {
       // The token check already refuses revoked tokens; this covers a user removed meanwhile.
       throw new AuthException(AuthErrorCode.InvalidCredentials, 'Account no longer available');
     }
-    return toUserResponse(user);
+    const json = toJsonText(toUserResponse(user));
+    await this.profiles.store(userId, cached.version, json);
+    return json;
   }
 
   /**

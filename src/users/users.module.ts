@@ -4,6 +4,7 @@ import { AccessTokenStore } from './access-token.store.js';
 import { AdminUsersController } from './admin-users.controller.js';
 import { AdminUsersService } from './admin-users.service.js';
 import { User, UserSchema } from './schemas/user.schema.js';
+import { UserProfileCache } from './user-profile.cache.js';
 import { UsersController } from './users.controller.js';
 import { UsersRepository } from './users.repository.js';
 import { UsersService } from './users.service.js';
@@ -11,7 +12,7 @@ import { UsersService } from './users.service.js';
 @Module({
   imports: [MongooseModule.forFeature([{ name: User.name, schema: UserSchema }])],
   controllers: [UsersController, AdminUsersController],
-  providers: [UsersRepository, UsersService, AdminUsersService, AccessTokenStore],
-  exports: [UsersRepository, AccessTokenStore],
+  providers: [UsersRepository, UsersService, AdminUsersService, AccessTokenStore, UserProfileCache],
+  exports: [UsersRepository, AccessTokenStore, UserProfileCache],
 })
 export class UsersModule {}

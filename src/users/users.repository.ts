@@ -9,6 +9,7 @@ import {
   type UserDocument,
   type UserRole,
 } from './schemas/user.schema.js';
+import { UserProfileCache } from './user-profile.cache.js';
 
 export interface NewUser {
   email: string;
@@ -39,10 +40,17 @@ export function isDuplicateKeyError(error: unknown): boolean {
   );
 }
 
-/** The only code that touches the users collection. */
+/**
+ * The only code that touches the users collection. Every write also drops the user's cached
+ * profile (what GET /auth/me answers), after the write: being the one way in, this is where no
+ * change can miss it.
+ */
 @Injectable()
 export class UsersRepository {
-  constructor(@InjectModel(User.name) private readonly users: Model<User>) {}
+  constructor(
+    @InjectModel(User.name) private readonly users: Model<User>,
+    private readonly profiles: UserProfileCache,
+  ) {}
 
   /** Returns undefined when the email is taken (unique index), so races resolve to one winner. */
   async create(user: NewUser): Promise<UserDocument | undefined> {
@@ -100,12 +108,14 @@ export class UsersRepository {
     const result = await this.users
       .updateOne({ _id: userId, isActive: true, role: { $eq: claim.role } }, { $set: set })
       .exec();
+    await this.changed(userId);
     return result.matchedCount === 1;
   }
 
   /** After this no access token of the user is valid, whatever Redis still caches. */
   async clearCurrentToken(userId: string): Promise<void> {
     await this.users.updateOne({ _id: userId }, { $unset: { currentTokenId: 1 } }).exec();
+    await this.changed(userId);
   }
 
   /** What decides whether a token may be cached again: one read by id, three fields. */
@@ -126,11 +136,12 @@ export class UsersRepository {
     const result = await this.users
       .updateOne({ _id: userId }, { $set: { password: passwordHash } })
       .exec();
+    await this.changed(userId);
     return result.matchedCount === 1;
   }
 
-  setExotelConfig(userId: string, exotelConfig: ExotelConfig): Promise<UserDocument | null> {
-    return this.users
+  async setExotelConfig(userId: string, exotelConfig: ExotelConfig): Promise<UserDocument | null> {
+    const user = await this.users
       .findByIdAndUpdate(
         userId,
         { $set: { exotelConfig } },
@@ -138,13 +149,17 @@ export class UsersRepository {
       )
       .lean<UserDocument>()
       .exec();
+    await this.changed(userId);
+    return user;
   }
 
-  setWebhookToken(userId: string, webhookToken: string): Promise<UserDocument | null> {
-    return this.users
+  async setWebhookToken(userId: string, webhookToken: string): Promise<UserDocument | null> {
+    const user = await this.users
       .findByIdAndUpdate(userId, { $set: { webhookToken } }, { returnDocument: 'after' })
       .lean<UserDocument>()
       .exec();
+    await this.changed(userId);
+    return user;
   }
 
   async list(
@@ -175,11 +190,11 @@ export class UsersRepository {
     return { users, total };
   }
 
-  updateRoleAndStatus(
+  async updateRoleAndStatus(
     userId: string,
     changes: { role?: UserRole; isActive?: boolean },
   ): Promise<UserDocument | null> {
-    return this.users
+    const user = await this.users
       .findByIdAndUpdate(
         userId,
         { $set: changes },
@@ -187,6 +202,8 @@ export class UsersRepository {
       )
       .lean<UserDocument>()
       .exec();
+    await this.changed(userId);
+    return user;
   }
 
   countActiveAdminsOtherThan(userId: string): Promise<number> {
@@ -200,9 +217,9 @@ export class UsersRepository {
    * below zero, even with concurrent adjustments. Null when the user is missing or the
    * balance is too small.
    */
-  adjustCredits(userId: string, amount: number): Promise<UserDocument | null> {
+  async adjustCredits(userId: string, amount: number): Promise<UserDocument | null> {
     const condition = amount < 0 ? { credits: { $gte: -amount } } : {};
-    return this.users
+    const user = await this.users
       .findOneAndUpdate(
         { _id: userId, ...condition },
         { $inc: { credits: amount } },
@@ -210,6 +227,10 @@ export class UsersRepository {
       )
       .lean<UserDocument>()
       .exec();
+    if (user) {
+      await this.changed(userId);
+    }
+    return user;
   }
 
   /**
@@ -263,6 +284,7 @@ export class UsersRepository {
         )
         .exec();
       if (result.modifiedCount === 1) {
+        await this.changed(userId);
         return charge;
       }
     }
@@ -283,5 +305,11 @@ export class UsersRepository {
         { $pull: { pendingChargeCallIds: callLogId, pendingCharges: `${callLogId}|${charged}` } },
       )
       .exec();
+    await this.changed(userId);
+  }
+
+  /** After any write: the cached profile may no longer match the document. */
+  private changed(userId: Types.ObjectId | string): Promise<void> {
+    return this.profiles.drop(userId.toString());
   }
 }

@@ -1,6 +1,8 @@
 /** Every Redis key the application writes, built in one place (schema doc, "Key Patterns"). */
 export const RedisKeys = {
   userToken: (userId: string): string => `user:token:${userId}`,
+  /** Hash: what GET /auth/me answers (`json`) and the version that guards re-warming it. */
+  userProfile: (userId: string): string => `user:profile:${userId}`,
   session: (sessionId: string): string => `session:${sessionId}`,
   rateLimit: (endpoint: string, id: string): string => `ratelimit:${endpoint}:${id}`,
   apiCache: (route: string, params: string): string => `cache:api:${route}:${params}`,
@@ -11,5 +13,10 @@ export const RedisKeys = {
 
 export const RedisTtl = {
   userTokenSeconds: 604800,
+  /**
+   * Bounds how long a change made outside the application (a script writing to MongoDB) can
+   * go unseen by GET /auth/me; every change made through it drops the cached profile at once.
+   */
+  userProfileSeconds: 600,
   sessionSeconds: 3600,
 } as const;
