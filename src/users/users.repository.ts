@@ -33,10 +33,12 @@ export function isDuplicateKeyError(error: unknown): boolean {
     return false;
   }
   const { code, message } = error as { code?: unknown; message?: unknown };
-  // FerretDB (development, CI) reports a unique violation in an update as an InternalError.
+  // FerretDB (development, CI) reports a unique violation in an update as an InternalError
+  // carrying its backend's message: SQLite's, or PostgreSQL's SQLSTATE 23505.
   return (
     code === DUPLICATE_KEY ||
-    (typeof message === 'string' && message.includes('UNIQUE constraint failed'))
+    (typeof message === 'string' &&
+      (message.includes('UNIQUE constraint failed') || message.includes('(SQLSTATE 23505)')))
   );
 }
 

@@ -240,6 +240,7 @@ export class MongoBackupService {
   /**
    * The expected document count, for progress only. `$collStats` reads the stored count on
    * MongoDB and FerretDB alike, where FerretDB answers `count` by scanning the collection.
+   * PostgreSQL's stored count is -1 until the table is first analyzed: then the count is asked.
    */
   private async estimateCount(name: string): Promise<number> {
     try {
@@ -247,10 +248,14 @@ export class MongoBackupService {
         .collection(name)
         .aggregate<{ count?: number }>([{ $collStats: { count: {} } }])
         .toArray();
-      return stats.reduce((sum, entry) => sum + (entry.count ?? 0), 0);
+      const stored = stats.reduce((sum, entry) => sum + (entry.count ?? 0), 0);
+      if (stats.every((entry) => (entry.count ?? 0) >= 0)) {
+        return stored;
+      }
     } catch {
-      return this.db.collection(name).estimatedDocumentCount();
+      // fall through to the server's own estimate
     }
+    return this.db.collection(name).estimatedDocumentCount();
   }
 
   /**
