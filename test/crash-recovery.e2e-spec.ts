@@ -23,7 +23,7 @@ const DURATION_SEC = 125; // 3 started minutes: 0.09 credits each at the default
 /**
  * The service killed with SIGKILL while it finalizes calls: a second instance started
  * afterwards (BullMQ hands it the dead worker's jobs, the reconciliation the interrupted
- * finalizations) finishes every call exactly once.
+ * finalizations) finishes every call exactly once: credits, agent stats and daily roll-up.
  */
 describe('kill -9 during finalization', () => {
   let built: BuiltEntry | undefined;
@@ -223,5 +223,11 @@ describe('kill -9 during finalization', () => {
     const agent = await db.collection('agents').findOne({ _id: agentId });
     expect(agent?.stats.totalCalls).toBe(CALLS);
     expect(agent?.pendingStatCallIds ?? []).toEqual([]);
+    const rollUp = await db.collection('dailycallstats').find({ userId }).toArray();
+    expect(rollUp.reduce((sum, day) => sum + (day.count as number), 0)).toBe(CALLS);
+    expect(rollUp.reduce((sum, day) => sum + (day.durationSec as number), 0)).toBe(
+      CALLS * DURATION_SEC,
+    );
+    expect(rollUp.flatMap((day) => (day.pendingCallIds as string[] | undefined) ?? [])).toEqual([]);
   }, 240_000);
 });

@@ -2,6 +2,7 @@ import { ObjectId } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AgentsRepository } from '../src/agents/agents.repository.js';
 import { CallLifecycleService } from '../src/calls/call-lifecycle.service.js';
+import { DailyCallStatsRepository } from '../src/calls/daily-call-stats.repository.js';
 import { UsersRepository } from '../src/users/users.repository.js';
 import { createAgent } from './support/catalogue-factories.js';
 import { registerUser, setCredits, type TestUser } from './support/factories.js';
@@ -26,6 +27,19 @@ describe('finalization stays exactly-once past a lost lock', () => {
       ?.credits as number;
   const totalCalls = async (): Promise<number> =>
     (await context.db.collection('agents').findOne({ _id: agentId }))?.stats.totalCalls as number;
+  /** Calls in the user's daily roll-up, and the roll-up's markers still pending. */
+  const rolledUp = async (): Promise<{ count: number; pending: string[] }> => {
+    const documents = await context.db
+      .collection('dailycallstats')
+      .find({ userId: new ObjectId(user.id) })
+      .toArray();
+    return {
+      count: documents.reduce((sum, document) => sum + (document.count as number), 0),
+      pending: documents.flatMap(
+        (document) => (document.pendingCallIds as string[] | undefined) ?? [],
+      ),
+    };
+  };
 
   /** A completed two-minute call (0.06 credits at the default rate) waiting for its finalization. */
   async function completedCall(): Promise<string> {
@@ -73,11 +87,11 @@ describe('finalization stays exactly-once past a lost lock', () => {
     const callLogId = await completedCall();
     const lifecycle = context.app.get(CallLifecycleService);
     const users = context.app.get(UsersRepository);
-    const charge = users.chargeCallOnce.bind(users);
+    const charge = users.chargeCall.bind(users);
     const paused = gate();
     const reached = gate();
     let calls = 0;
-    vi.spyOn(users, 'chargeCallOnce').mockImplementation(async (...args) => {
+    vi.spyOn(users, 'chargeCall').mockImplementation(async (...args) => {
       calls += 1;
       if (calls === 1) {
         reached.open();
@@ -108,11 +122,11 @@ describe('finalization stays exactly-once past a lost lock', () => {
     const callLogId = await completedCall();
     const lifecycle = context.app.get(CallLifecycleService);
     const agents = context.app.get(AgentsRepository);
-    const add = agents.addCallToStatsOnce.bind(agents);
+    const add = agents.addCallToStats.bind(agents);
     const paused = gate();
     const reached = gate();
     let calls = 0;
-    vi.spyOn(agents, 'addCallToStatsOnce').mockImplementation(async (...args) => {
+    vi.spyOn(agents, 'addCallToStats').mockImplementation(async (...args) => {
       calls += 1;
       if (calls === 1) {
         reached.open();
@@ -132,5 +146,46 @@ describe('finalization stays exactly-once past a lost lock', () => {
 
     expect(await totalCalls()).toBe(before + 1);
     expect(await credits()).toBeCloseTo(creditsBefore - 0.06, 6);
+  });
+
+  it('adds the call to the daily roll-up once when a paused finalizer resumes after another finished', async () => {
+    const callLogId = await completedCall();
+    const lifecycle = context.app.get(CallLifecycleService);
+    const dailyStats = context.app.get(DailyCallStatsRepository);
+    const add = dailyStats.addCall.bind(dailyStats);
+    const paused = gate();
+    const reached = gate();
+    let calls = 0;
+    vi.spyOn(dailyStats, 'addCall').mockImplementation(async (...args) => {
+      calls += 1;
+      if (calls === 1) {
+        reached.open();
+        await paused.opened;
+      }
+      return add(...args);
+    });
+    const before = await rolledUp();
+    const agentCallsBefore = await totalCalls();
+
+    const late = lifecycle.finalize(callLogId);
+    await reached.opened;
+    await expireLock(callLogId);
+    expect(await lifecycle.finalize(callLogId)).toBe('finalized');
+    paused.open();
+    await late;
+
+    const after = await rolledUp();
+    expect(after.count).toBe(before.count + 1);
+    expect(after.pending).not.toContain(callLogId);
+    expect(await totalCalls()).toBe(agentCallsBefore + 1);
+  });
+
+  it('keeps the roll-up equal to the finalized calls', async () => {
+    const finalized = await context.db
+      .collection('calllogs')
+      .countDocuments({ userId: new ObjectId(user.id), finalizedAt: { $exists: true } });
+    expect(finalized).toBe(3);
+    expect((await rolledUp()).count).toBe(finalized);
+    expect(await totalCalls()).toBe(finalized);
   });
 });

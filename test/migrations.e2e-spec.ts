@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import bcrypt from 'bcrypt';
 import { type Db, MongoClient, ObjectId } from 'mongodb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { rebuildDailyCallStats } from '../migrations/005-daily-call-stats.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import { MIGRATIONS } from '../src/migrations/migration-registry.js';
 import { MigrationLockedError, MigrationRunner } from '../src/migrations/migration-runner.js';
@@ -15,6 +16,7 @@ const ALL_IDS = [
   '002-add-agent-stats',
   '003-first-admin',
   '004-conversation-turns',
+  '005-daily-call-stats',
 ];
 const ZEROED_STATS = { totalCalls: 0, totalDuration: 0, avgDuration: 0, successRate: 0 };
 
@@ -63,7 +65,7 @@ describe('migrations', () => {
     expect(status.every((entry) => entry.description.length > 0)).toBe(true);
   });
 
-  it('applies 001 to 004 in order, creating the unique indexes', async () => {
+  it('applies 001 to 005 in order, creating the unique indexes', async () => {
     const { db, runner } = await freshDatabase();
     expect(await runner.up()).toEqual(ALL_IDS);
     const status = await runner.status();
@@ -100,6 +102,10 @@ describe('migrations', () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
 
+    expect(await runner.down()).toBe('005-daily-call-stats');
+    expect(
+      (await db.listCollections({ name: 'dailycallstats' }, { nameOnly: true }).toArray()).length,
+    ).toBe(0);
     expect(await runner.down()).toBe('004-conversation-turns');
     expect(await indexOf(db, 'conversationturns', 'sessionId_1__id_1')).toBeUndefined();
     expect(await runner.down()).toBe('003-first-admin');
@@ -121,6 +127,7 @@ describe('migrations', () => {
   it('002 gives zeroed stats to agents lacking them, keeps existing ones, and down removes them', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
+    await runner.down();
     await runner.down();
     await runner.down();
     await runner.down();
@@ -151,15 +158,79 @@ describe('migrations', () => {
       '002-add-agent-stats',
       '003-first-admin',
       '004-conversation-turns',
+      '005-daily-call-stats',
     ]);
     expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
     expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
 
     await runner.down();
     await runner.down();
+    await runner.down();
     expect(await runner.down()).toBe('002-add-agent-stats');
     expect(await agents.findOne({ _id: bare.insertedId })).not.toHaveProperty('stats');
     expect(await agents.findOne({ _id: counted.insertedId })).not.toHaveProperty('stats');
+  });
+
+  it('005 builds the daily roll-up from settled calls only, the same when run again', async () => {
+    const { db, runner } = await freshDatabase();
+    await runner.up();
+    await runner.down();
+    const userId = new ObjectId();
+    const agentId = new ObjectId();
+    const callOf = (createdAt: string, status: string, extra: Record<string, unknown>) => ({
+      sessionId: uniqueName('sess'),
+      userId,
+      agentId,
+      direction: 'inbound',
+      status,
+      createdAt: new Date(createdAt),
+      ...extra,
+    });
+    const priced = (total: number) => ({ costBreakdown: { total } });
+    await db.collection('calllogs').insertMany([
+      callOf('2026-03-10T08:00:00Z', 'completed', {
+        durationSec: 60,
+        ...priced(0.03),
+        finalizedAt: new Date(),
+      }),
+      callOf('2026-03-10T23:59:59Z', 'completed', {
+        durationSec: 130,
+        ...priced(0.09),
+        finalizedAt: new Date(),
+      }),
+      // Cut short after its agent-stats step: counted, as finalization would not add it again.
+      callOf('2026-03-10T09:00:00Z', 'busy', { durationSec: 0, agentStatsState: 'applied' }),
+      // Not settled yet: finalization adds it when it runs.
+      callOf('2026-03-11T09:00:00Z', 'completed', { durationSec: 30, ...priced(0.03) }),
+      callOf('2026-03-11T10:00:00Z', 'in-progress', {}),
+    ]);
+    const rollUp = () =>
+      db
+        .collection('dailycallstats')
+        .find({ userId }, { projection: { _id: 0, agentId: 0, userId: 0 } })
+        .sort({ day: 1, status: 1 })
+        .toArray();
+
+    expect(await runner.up()).toEqual(['005-daily-call-stats']);
+    const built = await rollUp();
+    expect(built).toEqual([
+      { day: '2026-03-10', status: 'busy', count: 1, durationSec: 0, cost: 0, successes: 0 },
+      {
+        day: '2026-03-10',
+        status: 'completed',
+        count: 2,
+        durationSec: 190,
+        cost: expect.closeTo(0.12, 6) as number,
+        successes: 2,
+      },
+    ]);
+    expect(await indexOf(db, 'dailycallstats', 'userId_1_day_1_agentId_1_status_1')).toMatchObject({
+      unique: true,
+    });
+    expect(await indexOf(db, 'dailycallstats', 'userId_1_day_1')).toBeDefined();
+
+    await rebuildDailyCallStats(db);
+    expect(await rollUp()).toEqual(built);
   });
 
   it('003 creates an admin with a bcrypt password from ADMIN_EMAIL and ADMIN_PASSWORD', async () => {
@@ -177,6 +248,7 @@ describe('migrations', () => {
     expect(await bcrypt.compare('admin password 1', admin?.password as string)).toBe(true);
     expect(admin?.webhookToken).toEqual(expect.any(String));
     // 003's down removes the admin it created while it was never used.
+    expect(await runner.down()).toBe('005-daily-call-stats');
     expect(await runner.down()).toBe('004-conversation-turns');
     expect(await runner.down()).toBe('003-first-admin');
     expect(await db.collection('users').countDocuments()).toBe(0);
@@ -232,9 +304,14 @@ describe('migrations', () => {
         MIGRATIONS,
       );
       // As when ADMIN_EMAIL is set after the squatter registered and 003 runs (again).
+      expect(await runner.down()).toBe('005-daily-call-stats');
       expect(await runner.down()).toBe('004-conversation-turns');
       expect(await runner.down()).toBe('003-first-admin');
-      expect(await runner.up()).toEqual(['003-first-admin', '004-conversation-turns']);
+      expect(await runner.up()).toEqual([
+        '003-first-admin',
+        '004-conversation-turns',
+        '005-daily-call-stats',
+      ]);
 
       expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(
         { role: 'user', isActive: true },

@@ -1,12 +1,13 @@
-import type { Model } from 'mongoose';
+import type { Connection, Model } from 'mongoose';
 import { describe, expect, it, vi } from 'vitest';
+import { DatabaseCapabilities } from '../infra/mongo/database-capabilities.js';
 import { AgentsRepository } from './agents.repository.js';
 import type { Agent } from './schemas/agent.schema.js';
 
 const USER_ID = '64f8a1b2c3d4e5f6a7b8c9d0';
 
-/** A stand-in for the Mongoose model: records the list query and reports the given indexes. */
-function fakeAgentsModel(indexes: () => Promise<Array<{ name?: string }>>) {
+/** A stand-in for the Mongoose model: records the list query; the server has a text index or not. */
+function fakeAgentsModel(textIndex: boolean) {
   const queries: Array<Record<string, unknown>> = [];
   const chain = {
     sort: () => chain,
@@ -16,7 +17,6 @@ function fakeAgentsModel(indexes: () => Promise<Array<{ name?: string }>>) {
     exec: () => Promise.resolve([]),
   };
   const model = {
-    collection: { indexes: vi.fn(indexes) },
     find: (query: Record<string, unknown>) => {
       queries.push(query);
       return chain;
@@ -24,10 +24,19 @@ function fakeAgentsModel(indexes: () => Promise<Array<{ name?: string }>>) {
     countDocuments: () => ({ exec: () => Promise.resolve(0) }),
   };
   return {
-    repository: new AgentsRepository(model as unknown as Model<Agent>),
-    indexes: model.collection.indexes,
+    repository: new AgentsRepository(
+      model as unknown as Model<Agent>,
+      new DatabaseCapabilities(textIndex),
+    ),
     queries,
   };
+}
+
+/** A stand-in for the connection: the agents collection reports the given indexes. */
+function fakeConnection(indexes: () => Promise<Array<{ name?: string }>>) {
+  const listIndexes = vi.fn(indexes);
+  const connection = { collection: () => ({ indexes: listIndexes }) };
+  return { connection: connection as unknown as Connection, listIndexes };
 }
 
 const withTextIndex = () =>
@@ -42,7 +51,7 @@ function regexOf(condition: Record<string, unknown>): RegExp {
 }
 
 describe('AgentsRepository search', () => {
-  const { repository } = fakeAgentsModel(withoutTextIndex);
+  const { repository } = fakeAgentsModel(false);
 
   describe('with a text index', () => {
     it('searches with $text, passing the words as given', () => {
@@ -82,33 +91,23 @@ describe('AgentsRepository search', () => {
   });
 });
 
-describe('AgentsRepository.detectSearchMode', () => {
-  it('uses the text index when the collection has one', async () => {
-    const { repository } = fakeAgentsModel(withTextIndex);
-    expect(await repository.detectSearchMode()).toBe('text-index');
+describe('DatabaseCapabilities.detect (agent search)', () => {
+  it('uses the text index when the agents collection has one', async () => {
+    const { connection } = fakeConnection(withTextIndex);
+    expect((await DatabaseCapabilities.detect(connection)).agentNameTextSearch).toBe(true);
   });
 
   it('falls back to the name prefix when the server has no text index', async () => {
-    const { repository } = fakeAgentsModel(withoutTextIndex);
-    expect(await repository.detectSearchMode()).toBe('name-prefix');
+    const { connection } = fakeConnection(withoutTextIndex);
+    expect((await DatabaseCapabilities.detect(connection)).agentNameTextSearch).toBe(false);
   });
 
-  it('asks the server once and remembers the answer', async () => {
-    const { repository, indexes } = fakeAgentsModel(withTextIndex);
-    await repository.detectSearchMode();
-    await repository.detectSearchMode();
-    expect(indexes).toHaveBeenCalledTimes(1);
-  });
-
-  it('falls back when the indexes cannot be read, and asks again next time', async () => {
-    let calls = 0;
-    const { repository, indexes } = fakeAgentsModel(() => {
-      calls += 1;
-      return calls === 1 ? Promise.reject(new Error('connection lost')) : withTextIndex();
-    });
-    expect(await repository.detectSearchMode()).toBe('name-prefix');
-    expect(await repository.detectSearchMode()).toBe('text-index');
-    expect(indexes).toHaveBeenCalledTimes(2);
+  it('falls back when the indexes cannot be read', async () => {
+    const { connection, listIndexes } = fakeConnection(() =>
+      Promise.reject(new Error('connection lost')),
+    );
+    expect((await DatabaseCapabilities.detect(connection)).agentNameTextSearch).toBe(false);
+    expect(listIndexes).toHaveBeenCalledTimes(1);
   });
 });
 
@@ -116,24 +115,23 @@ describe('AgentsRepository.list', () => {
   const page = { page: 1, limit: 20 };
 
   it('scopes to the user and adds the $text condition on a server with a text index', async () => {
-    const { repository, queries } = fakeAgentsModel(withTextIndex);
+    const { repository, queries } = fakeAgentsModel(true);
     await repository.list(USER_ID, { search: 'support', isActive: true }, page);
     expect(queries[0]).toMatchObject({ isActive: true, $text: { $search: 'support' } });
     expect(String(queries[0]?.userId)).toBe(USER_ID);
   });
 
   it('adds the escaped name-prefix condition on a server without one', async () => {
-    const { repository, queries } = fakeAgentsModel(withoutTextIndex);
+    const { repository, queries } = fakeAgentsModel(false);
     await repository.list(USER_ID, { search: 'a.b' }, page);
     expect(queries[0]).toMatchObject({ name: { $regex: '^a\\.b', $options: 'i' } });
     expect(queries[0]).not.toHaveProperty('$text');
     expect(queries[0]).not.toHaveProperty('isActive');
   });
 
-  it('adds no search condition and reads no indexes without a search', async () => {
-    const { repository, queries, indexes } = fakeAgentsModel(withTextIndex);
+  it('adds no search condition without a search', async () => {
+    const { repository, queries } = fakeAgentsModel(true);
     await repository.list(USER_ID, {}, page);
     expect(Object.keys(queries[0] ?? {})).toEqual(['userId']);
-    expect(indexes).not.toHaveBeenCalled();
   });
 });

@@ -1,8 +1,9 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
 import { type Model, Types } from 'mongoose';
 import { type PaginationQueryDto, skipFor } from '../common/pagination/pagination.js';
 import { escapeRegex } from '../common/objects/escape-regex.js';
+import { DatabaseCapabilities } from '../infra/mongo/database-capabilities.js';
 import type { AgentConfig } from './schemas/agent-config.schema.js';
 import {
   Agent,
@@ -18,15 +19,24 @@ export interface AgentListFilter {
 
 export type AgentSearchMode = 'text-index' | 'name-prefix';
 
-const TEXT_INDEX_NAME = 'name_text';
+/** What adding a call to an agent's stats is fenced on (see AgentsRepository.addCallToStats). */
+export interface AgentStatsFence {
+  stats?: AgentStats;
+  /** The call's marker is there: it was added already. */
+  pending: boolean;
+}
 
 /** The only code that touches the agents collection; every method is scoped to one user. */
 @Injectable()
 export class AgentsRepository {
-  private readonly logger = new Logger(AgentsRepository.name);
-  private searchMode?: Promise<AgentSearchMode>;
+  private readonly searchMode: AgentSearchMode;
 
-  constructor(@InjectModel(Agent.name) private readonly agents: Model<Agent>) {}
+  constructor(
+    @InjectModel(Agent.name) private readonly agents: Model<Agent>,
+    capabilities: DatabaseCapabilities,
+  ) {
+    this.searchMode = capabilities.agentNameTextSearch ? 'text-index' : 'name-prefix';
+  }
 
   async create(
     userId: string,
@@ -54,7 +64,7 @@ export class AgentsRepository {
       query.isActive = filter.isActive;
     }
     if (filter.search !== undefined) {
-      Object.assign(query, this.searchCondition(await this.detectSearchMode(), filter.search));
+      Object.assign(query, this.searchCondition(this.searchMode, filter.search));
     }
     const [agents, total] = await Promise.all([
       this.agents
@@ -90,54 +100,59 @@ export class AgentsRepository {
     return result.deletedCount === 1;
   }
 
-  /**
-   * Adds one finished call to the agent's stats, at most once per call: the call id is pushed
-   * in the same atomic update, which only applies while it is absent and while
-   * `stats.totalCalls` is the count read before `stillDue` was asked (the same fence as
-   * `UsersRepository.chargeCallOnce`, for a finalizer that lost its lock). Then refreshes the
-   * derived averages from the counters. False when the call was no longer due.
-   */
-  async addCallToStatsOnce(
+  /** Reads the fence for adding `callLogId`: the stats, and whether the call is added already. Undefined without the agent. */
+  async readStatsFence(
     agentId: Types.ObjectId | string,
     callLogId: string,
+  ): Promise<AgentStatsFence | undefined> {
+    const agent = await this.agents
+      .findById(agentId, { stats: 1, pendingStatCallIds: 1 })
+      .lean<Pick<AgentDocument, 'stats'> & { pendingStatCallIds?: string[] }>()
+      .exec();
+    return agent
+      ? { stats: agent.stats, pending: agent.pendingStatCallIds?.includes(callLogId) ?? false }
+      : undefined;
+  }
+
+  /**
+   * Adds one finished call to the agent's stats, at most once per call: the call id is pushed
+   * in the same atomic update, which only applies while it is absent and while the counters
+   * are the ones `fence` read (the same fence as `UsersRepository.chargeCall`: the caller
+   * checks on the call log that the call is still due between reading the fence and this).
+   * The averages are set from the same counters in the same update. False when the agent
+   * moved on since the fence was read (read it again).
+   */
+  async addCallToStats(
+    agentId: Types.ObjectId | string,
+    callLogId: string,
+    fence: AgentStatsFence,
     call: { durationSec: number; successful: boolean },
-    stillDue: () => Promise<boolean>,
   ): Promise<boolean> {
-    for (let attempt = 0; attempt < 50; attempt += 1) {
-      const agent = await this.agents
-        .findById(agentId, { 'stats.totalCalls': 1, pendingStatCallIds: 1 })
-        .lean<Pick<AgentDocument, 'stats'> & { pendingStatCallIds?: string[] }>()
-        .exec();
-      if (!agent || agent.pendingStatCallIds?.includes(callLogId)) {
-        break;
-      }
-      if (!(await stillDue())) {
-        return false;
-      }
-      const totalCalls = agent.stats?.totalCalls;
-      const result = await this.agents
-        .updateOne(
-          {
-            _id: agentId,
-            pendingStatCallIds: { $ne: callLogId },
-            'stats.totalCalls': totalCalls === undefined ? { $exists: false } : totalCalls,
+    const before = fence.stats;
+    const totalCalls = (before?.totalCalls ?? 0) + 1;
+    const totalDuration = (before?.totalDuration ?? 0) + call.durationSec;
+    const successfulCalls = (before?.successfulCalls ?? 0) + (call.successful ? 1 : 0);
+    const result = await this.agents
+      .updateOne(
+        {
+          _id: agentId,
+          pendingStatCallIds: { $ne: callLogId },
+          'stats.totalCalls': before === undefined ? { $exists: false } : before.totalCalls,
+          'stats.totalDuration': before === undefined ? { $exists: false } : before.totalDuration,
+        },
+        {
+          $set: {
+            'stats.totalCalls': totalCalls,
+            'stats.totalDuration': totalDuration,
+            'stats.successfulCalls': successfulCalls,
+            'stats.avgDuration': Math.round((totalDuration / totalCalls) * 100) / 100,
+            'stats.successRate': Math.round((successfulCalls / totalCalls) * 10_000) / 10_000,
           },
-          {
-            $inc: {
-              'stats.totalCalls': 1,
-              'stats.totalDuration': call.durationSec,
-              'stats.successfulCalls': call.successful ? 1 : 0,
-            },
-            $push: { pendingStatCallIds: callLogId },
-          },
-        )
-        .exec();
-      if (result.modifiedCount === 1) {
-        break;
-      }
-    }
-    await this.refreshDerivedStats(agentId);
-    return true;
+          $push: { pendingStatCallIds: callLogId },
+        },
+      )
+      .exec();
+    return result.modifiedCount === 1;
   }
 
   async settleCallStats(agentId: Types.ObjectId | string, callLogId: string): Promise<void> {
@@ -146,62 +161,10 @@ export class AgentsRepository {
       .exec();
   }
 
-  // Conditional on the counters read, so a concurrent update never leaves stale averages behind.
-  private async refreshDerivedStats(agentId: Types.ObjectId | string): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt += 1) {
-      const agent = await this.agents
-        .findById(agentId, { stats: 1 })
-        .lean<Pick<AgentDocument, 'stats'>>()
-        .exec();
-      const stats: AgentStats | undefined = agent?.stats;
-      if (!stats || stats.totalCalls === 0) {
-        return;
-      }
-      const result = await this.agents
-        .updateOne(
-          {
-            _id: agentId,
-            'stats.totalCalls': stats.totalCalls,
-            'stats.totalDuration': stats.totalDuration,
-          },
-          {
-            $set: {
-              'stats.avgDuration': Math.round((stats.totalDuration / stats.totalCalls) * 100) / 100,
-              'stats.successRate':
-                Math.round(((stats.successfulCalls ?? 0) / stats.totalCalls) * 10_000) / 10_000,
-            },
-          },
-        )
-        .exec();
-      if (result.matchedCount === 1) {
-        return;
-      }
-    }
-  }
-
   /** Text index on MongoDB; servers without text indexes (FerretDB) get an anchored, case-insensitive name match. */
   searchCondition(mode: AgentSearchMode, search: string): Record<string, unknown> {
     return mode === 'text-index'
       ? { $text: { $search: search } }
       : { name: { $regex: `^${escapeRegex(search)}`, $options: 'i' } };
-  }
-
-  detectSearchMode(): Promise<AgentSearchMode> {
-    this.searchMode ??= this.agents.collection
-      .indexes()
-      .then((indexes): AgentSearchMode =>
-        indexes.some((index) => index.name === TEXT_INDEX_NAME) ? 'text-index' : 'name-prefix',
-      )
-      .then((mode) => {
-        this.logger.log(
-          `agent search uses ${mode === 'text-index' ? 'the text index' : 'a name-prefix match (no text index on this server)'}`,
-        );
-        return mode;
-      })
-      .catch(() => {
-        this.searchMode = undefined;
-        return 'name-prefix' as const;
-      });
-    return this.searchMode;
   }
 }

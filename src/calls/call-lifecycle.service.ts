@@ -1,21 +1,46 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AgentsRepository } from '../agents/agents.repository.js';
+import { AgentsRepository, type AgentStatsFence } from '../agents/agents.repository.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { RedisLockService } from '../infra/lock/redis-lock.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
-import { UsersRepository } from '../users/users.repository.js';
+import { type ChargeFence, UsersRepository } from '../users/users.repository.js';
 import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
 import { isSuccessful, isTerminal, statusesBefore } from './call-status.js';
+import {
+  type DailyCallStatFence,
+  type DailyCallStatKey,
+  DailyCallStatsRepository,
+} from './daily-call-stats.repository.js';
 import type { CallLogDocument, CallStatus } from './schemas/call-log.schema.js';
+import { utcDay } from './schemas/daily-call-stat.schema.js';
 
 /** Exotel's longest call (its TimeLimit maximum): inbound calls get no TimeLimit of ours. */
 const EXOTEL_LONGEST_CALL_SECONDS = 14_400;
 
 // Renewed while the finalizer runs; a finalizer paused past it is fenced by the database.
 const FINALIZE_LOCK_MS = 60_000;
+// Rounds of fenced writes before giving up (each lost round means another charge landed).
+const FENCE_ATTEMPTS = 50;
+
+const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
+
+/** The end-of-call effects still to apply, as far as this finalizer knows. */
+interface Effects {
+  /** Credits to take (the billing is pending). */
+  charge: boolean;
+  /** Agent stats and the daily roll-up to add to (one step on the call log). */
+  stats: boolean;
+}
+
+function effectsDue(call: CallLogDocument): Effects {
+  return {
+    charge: call.billing?.state === 'pending',
+    stats: call.agentStatsState !== 'applied' && call.agentStatsState !== 'done',
+  };
+}
 
 /** One status report about a call, from Exotel, the placement worker, a timeout or a hangup. */
 export interface CallStatusEvent {
@@ -46,6 +71,7 @@ export class CallLifecycleService {
     private readonly sessions: SessionsService,
     private readonly users: UsersRepository,
     private readonly agents: AgentsRepository,
+    private readonly dailyStats: DailyCallStatsRepository,
     private readonly costs: CallCostCalculator,
     private readonly locks: RedisLockService,
     private readonly slots: ActiveCallSlots,
@@ -77,7 +103,7 @@ export class CallLifecycleService {
     if (!statusesBefore(event.status).includes(current.status)) {
       // The call is already at or past this status; only a terminal call's end may be pending.
       if (isTerminal(current.status)) {
-        await this.finalize(current._id.toString());
+        await this.finalize(current._id.toString(), current);
       }
       return null;
     }
@@ -116,7 +142,7 @@ export class CallLifecycleService {
     const latest = advanced ?? current;
     if (isTerminal(latest.status)) {
       // Also on a repeated terminal event: finishes what a crashed run left undone.
-      await this.finalize(latest._id.toString());
+      await this.finalize(latest._id.toString(), latest);
     }
     return advanced;
   }
@@ -127,78 +153,181 @@ export class CallLifecycleService {
    * idempotent are removed at the end of a run, so two interleaved runs could otherwise
    * both pass a check. A run that finds the lock taken leaves the work to its holder; if the
    * holder dies, its queue job is retried and the reconciliation job sweeps unfinished calls.
+   * `known` is the call as the caller just read or wrote it (spares reading it again).
    */
-  async finalize(callLogId: string): Promise<'finalized' | 'busy' | 'skipped'> {
+  async finalize(
+    callLogId: string,
+    known?: CallLogDocument,
+  ): Promise<'finalized' | 'busy' | 'skipped'> {
     const outcome = await this.locks.runExclusive(
       `finalize-call:${callLogId}`,
       FINALIZE_LOCK_MS,
-      () => this.finalizeUnlocked(callLogId),
+      () => this.finalizeUnlocked(callLogId, known),
     );
     return outcome.ran ? outcome.result : 'busy';
   }
 
-  private async finalizeUnlocked(callLogId: string): Promise<'finalized' | 'skipped'> {
-    let call = await this.callLogs.findById(callLogId);
+  /**
+   * In order: end the session (its usage prices the call), fix transcript and cost, then apply
+   * the charge, the agent stats and the daily roll-up, each at most once (fenced: see
+   * `applyEffects`), record them on the call, settle the markers, and mark the call finalized.
+   */
+  private async finalizeUnlocked(
+    callLogId: string,
+    known?: CallLogDocument,
+  ): Promise<'finalized' | 'skipped'> {
+    let call = known ?? (await this.callLogs.findById(callLogId));
     if (!call || !isTerminal(call.status) || call.finalizedAt) {
       return 'skipped';
     }
     const session = await this.sessions.end(call.sessionId, call.endedAt ?? new Date());
     await this.slots.release(call.userId.toString(), call.sessionId);
 
-    if (!call.billing) {
-      await this.callLogs.prepareBilling(
+    let due = effectsDue(call);
+    const needsBilling = !call.billing;
+    // Read before the call is read again (below), so the fences hold (see applyEffects).
+    let fences = await this.readFences(call, {
+      charge: needsBilling || due.charge,
+      stats: due.stats,
+    });
+    if (needsBilling) {
+      const prepared = await this.callLogs.prepareBilling(
         call._id,
         session ? await this.sessions.transcript(session) : '',
         this.costs.calculate(call.durationSec ?? 0, session?.usage),
       );
-      call = await this.reload(call);
-    }
-    if (call.billing?.state === 'pending') {
-      const amount = call.billing.amount;
-      const charged = await this.users.chargeCallOnce(call.userId, callLogId, amount, async () => {
-        const latest = await this.callLogs.findById(callLogId);
-        return latest?.billing?.state === 'pending';
-      });
-      if (charged !== null) {
-        await this.callLogs.markBillingApplied(
-          call._id,
-          charged ?? 0,
-          Math.round((amount - (charged ?? 0)) * 10_000) / 10_000,
-        );
-      }
-      call = await this.reload(call);
-    }
-    if (call.billing?.state === 'applied') {
-      await this.users.settleCallCharge(call.userId, callLogId, call.billing.charged ?? 0);
-      await this.callLogs.markBillingDone(call._id);
+      call = prepared ?? (await this.callLogs.findById(callLogId)) ?? call;
+    } else {
+      call = (await this.callLogs.findById(callLogId)) ?? call;
     }
 
-    if (call.agentStatsState !== 'applied' && call.agentStatsState !== 'done') {
-      const added = await this.agents.addCallToStatsOnce(
-        call.agentId,
-        callLogId,
-        { durationSec: call.durationSec ?? 0, successful: isSuccessful(call.status) },
-        async () => {
-          const state = (await this.callLogs.findById(callLogId))?.agentStatsState;
-          return state !== 'applied' && state !== 'done';
-        },
-      );
-      if (added) {
-        await this.callLogs.setAgentStatsState(call._id, 'applied');
+    let charged: number | undefined;
+    let statsApplied = false;
+    // What this run has not settled yet: after a lost round, only that part is tried again.
+    let remaining: Effects = { charge: true, stats: true };
+    for (let attempt = 0; ; attempt += 1) {
+      const now = effectsDue(call);
+      due = { charge: now.charge && remaining.charge, stats: now.stats && remaining.stats };
+      const outcome = await this.applyEffects(call, due, fences);
+      charged ??= outcome.charged;
+      statsApplied ||= outcome.statsApplied;
+      if (!outcome.retry.charge && !outcome.retry.stats) {
+        break;
       }
+      if (attempt + 1 >= FENCE_ATTEMPTS) {
+        throw new Error(`Could not finalize call ${callLogId}: its user or agent keeps changing`);
+      }
+      remaining = outcome.retry;
+      fences = await this.readFences(call, remaining);
+      call = (await this.callLogs.findById(callLogId)) ?? call;
     }
-    if (call.agentStatsState !== 'done') {
-      await this.agents.settleCallStats(call.agentId, callLogId);
-      await this.callLogs.setAgentStatsState(call._id, 'done');
-    }
-    await this.callLogs.markFinalized(call._id, new Date());
+
+    const amount = call.billing?.amount ?? 0;
+    const charge =
+      charged === undefined ? undefined : { charged, shortfall: round4(amount - charged) };
+    await this.callLogs.recordApplied(call._id, { charge, agentStats: statsApplied });
+
+    const settledCharge =
+      charge?.charged ?? (call.billing?.state === 'applied' ? call.billing.charged : undefined);
+    const settleStats = statsApplied || call.agentStatsState === 'applied';
+    const key = this.dailyKey(call);
+    await Promise.all([
+      settledCharge === undefined
+        ? undefined
+        : this.users.settleCallCharge(call.userId, callLogId, settledCharge),
+      settleStats ? this.agents.settleCallStats(call.agentId, callLogId) : undefined,
+      settleStats ? this.dailyStats.settleCall(key, callLogId) : undefined,
+    ]);
+    await this.callLogs.recordFinalized(call._id, new Date());
     this.logger.debug(
-      `call ${callLogId} finalized (${call.status}, charged ${call.billing?.charged ?? 0})`,
+      `call ${callLogId} finalized (${call.status}, charged ${settledCharge ?? 0})`,
     );
     return 'finalized';
   }
 
-  private async reload(call: CallLogDocument): Promise<CallLogDocument> {
-    return (await this.callLogs.findById(call._id)) ?? call;
+  /** The fences of the effects in `which` (user, agent, roll-up document), read together. */
+  private async readFences(
+    call: CallLogDocument,
+    which: Effects,
+  ): Promise<{ user?: ChargeFence; agent?: AgentStatsFence; day?: DailyCallStatFence }> {
+    const callLogId = call._id.toString();
+    const [user, agent, day] = await Promise.all([
+      which.charge ? this.users.readChargeFence(call.userId, callLogId) : undefined,
+      which.stats ? this.agents.readStatsFence(call.agentId, callLogId) : undefined,
+      which.stats ? this.dailyStats.readFence(this.dailyKey(call), callLogId) : undefined,
+    ]);
+    return { user, agent, day };
+  }
+
+  /**
+   * Applies the effects `due` says the call still needs, each in one conditional update on the
+   * fence read before `call` was (re)read. That order is what makes them exactly-once even for
+   * a finalizer that lost its lock: if another one applied an effect and already removed its
+   * marker, it had recorded the effect on the call before, so `call` does not list it as due;
+   * if it applied it after the fence was read, the fence moved and the update does not apply
+   * (`retry` lists it: read the fence and the call again). A marker still there means applied.
+   */
+  private async applyEffects(
+    call: CallLogDocument,
+    due: Effects,
+    fences: { user?: ChargeFence; agent?: AgentStatsFence; day?: DailyCallStatFence },
+  ): Promise<{ charged?: number; statsApplied: boolean; retry: Effects }> {
+    const callLogId = call._id.toString();
+    const contribution = {
+      durationSec: call.durationSec ?? 0,
+      successful: isSuccessful(call.status),
+    };
+    const chargeUser = async (): Promise<number | null | undefined> => {
+      if (!due.charge) {
+        return undefined;
+      }
+      const fence = fences.user;
+      if (fence === undefined) {
+        return 0; // The user is gone: nothing to take.
+      }
+      if (fence.charged !== undefined) {
+        return fence.charged;
+      }
+      return (
+        (await this.users.chargeCall(call.userId, callLogId, fence, call.billing?.amount ?? 0)) ??
+        null
+      );
+    };
+    const addToAgent = async (): Promise<boolean | undefined> => {
+      const fence = fences.agent;
+      if (!due.stats || fence === undefined || fence.pending) {
+        return due.stats; // A missing agent has no stats to add to.
+      }
+      return this.agents.addCallToStats(call.agentId, callLogId, fence, contribution);
+    };
+    const addToDay = async (): Promise<boolean | undefined> => {
+      const fence = fences.day;
+      if (!due.stats || fence === undefined || fence.pending) {
+        return due.stats;
+      }
+      return this.dailyStats.addCall(this.dailyKey(call), callLogId, fence, {
+        ...contribution,
+        cost: call.costBreakdown?.total ?? 0,
+      });
+    };
+    const [charged, agentAdded, dayAdded] = await Promise.all([
+      chargeUser(),
+      addToAgent(),
+      addToDay(),
+    ]);
+    return {
+      charged: charged ?? undefined,
+      statsApplied: due.stats && agentAdded === true && dayAdded === true,
+      retry: { charge: charged === null, stats: due.stats && (!agentAdded || !dayAdded) },
+    };
+  }
+
+  private dailyKey(call: CallLogDocument): DailyCallStatKey {
+    return {
+      userId: call.userId,
+      day: utcDay(call.createdAt),
+      agentId: call.agentId,
+      status: call.status,
+    };
   }
 }

@@ -40,11 +40,13 @@ export interface StatusChange {
   error?: { code: string; message: string };
 }
 
-/** Projection for statistics: only what the folding needs. */
-export type CallForStats = Pick<
-  CallLogDocument,
-  'agentId' | 'status' | 'durationSec' | 'costBreakdown' | 'createdAt'
->;
+/** Calls whose agent-stats step has not reached `state` yet. */
+function settlementBefore(state: SettlementState): Record<string, unknown> {
+  const earlier = SETTLEMENT_STATES.slice(0, SETTLEMENT_STATES.indexOf(state));
+  return {
+    $or: [{ agentStatsState: { $exists: false } }, { agentStatsState: { $in: earlier } }],
+  };
+}
 
 function notDeferred(now: Date): Record<string, unknown> {
   return {
@@ -199,14 +201,17 @@ export class CallLogsRepository {
       .exec();
   }
 
-  /** Fixes the transcript, cost and amount to charge, once (first writer wins). */
-  async prepareBilling(
+  /**
+   * Fixes the transcript, cost and amount to charge, once (first writer wins), and returns the
+   * call as it is now; null when the billing was fixed before (read the call instead).
+   */
+  prepareBilling(
     callLogId: Types.ObjectId,
     transcript: string,
     costBreakdown: CostBreakdown,
-  ): Promise<void> {
-    await this.callLogs
-      .updateOne(
+  ): Promise<CallLogDocument | null> {
+    return this.callLogs
+      .findOneAndUpdate(
         { _id: callLogId, billing: { $exists: false } },
         {
           $set: {
@@ -215,56 +220,48 @@ export class CallLogsRepository {
             billing: { state: 'pending', amount: costBreakdown.total },
           },
         },
+        { returnDocument: 'after' },
       )
+      .lean<CallLogDocument>()
       .exec();
   }
 
-  async markBillingApplied(
+  /**
+   * Records, in one round trip, the end-of-call effects applied: the charge (billing
+   * `pending` → `applied`) and the agent stats with the daily roll-up (→ `applied`). Each part
+   * is its own conditional update, so a part another finalizer recorded first stays as it is.
+   */
+  async recordApplied(
     callLogId: Types.ObjectId,
-    charged: number,
-    shortfall: number,
+    applied: { charge?: { charged: number; shortfall: number }; agentStats: boolean },
   ): Promise<void> {
-    await this.callLogs
-      .updateOne(
-        { _id: callLogId, 'billing.state': 'pending' },
-        {
-          $set: {
-            'billing.state': 'applied',
-            'billing.charged': charged,
-            'billing.shortfall': shortfall,
-          },
+    const updates: Array<{ filter: Record<string, unknown>; set: Record<string, unknown> }> = [];
+    if (applied.charge) {
+      updates.push({
+        filter: { 'billing.state': 'pending' },
+        set: {
+          'billing.state': 'applied',
+          'billing.charged': applied.charge.charged,
+          'billing.shortfall': applied.charge.shortfall,
         },
-      )
-      .exec();
+      });
+    }
+    if (applied.agentStats) {
+      updates.push({ filter: settlementBefore('applied'), set: { agentStatsState: 'applied' } });
+    }
+    await this.updateEach(callLogId, updates);
   }
 
-  async markBillingDone(callLogId: Types.ObjectId): Promise<void> {
-    await this.callLogs
-      .updateOne(
-        { _id: callLogId, 'billing.state': 'applied' },
-        { $set: { 'billing.state': 'done' } },
-      )
-      .exec();
-  }
-
-  /** Moves the stats step forward only (a late finalizer never moves `done` back). */
-  async setAgentStatsState(callLogId: Types.ObjectId, state: SettlementState): Promise<void> {
-    const earlier = SETTLEMENT_STATES.slice(0, SETTLEMENT_STATES.indexOf(state));
-    await this.callLogs
-      .updateOne(
-        {
-          _id: callLogId,
-          $or: [{ agentStatsState: { $exists: false } }, { agentStatsState: { $in: earlier } }],
-        },
-        { $set: { agentStatsState: state } },
-      )
-      .exec();
-  }
-
-  async markFinalized(callLogId: Types.ObjectId, at: Date): Promise<void> {
-    await this.callLogs
-      .updateOne({ _id: callLogId, finalizedAt: { $exists: false } }, { $set: { finalizedAt: at } })
-      .exec();
+  /**
+   * The last step, once the markers are settled: billing and agent stats `done` and the call
+   * finalized, in one round trip (each part conditional, moving forward only).
+   */
+  async recordFinalized(callLogId: Types.ObjectId, at: Date): Promise<void> {
+    await this.updateEach(callLogId, [
+      { filter: { 'billing.state': 'applied' }, set: { 'billing.state': 'done' } },
+      { filter: settlementBefore('done'), set: { agentStatsState: 'done' } },
+      { filter: { finalizedAt: { $exists: false } }, set: { finalizedAt: at } },
+    ]);
   }
 
   async list(
@@ -284,53 +281,6 @@ export class CallLogsRepository {
       this.callLogs.countDocuments(query).exec(),
     ]);
     return { calls, total };
-  }
-
-  /** `$group` over the user's calls in a date range (MongoDB path of the statistics). */
-  aggregateStats(
-    userId: string,
-    range: { from?: Date; to?: Date },
-    groupKey: Record<string, unknown> | string,
-  ): Promise<
-    Array<{
-      _id: { key: unknown; status: CallStatus };
-      count: number;
-      duration: number;
-      cost: number;
-    }>
-  > {
-    return this.callLogs
-      .aggregate<{
-        _id: { key: unknown; status: CallStatus };
-        count: number;
-        duration: number;
-        cost: number;
-      }>([
-        { $match: this.filterQuery(userId, range) },
-        {
-          $group: {
-            _id: { key: groupKey, status: '$status' },
-            count: { $sum: 1 },
-            duration: { $sum: '$durationSec' },
-            cost: { $sum: '$costBreakdown.total' },
-          },
-        },
-      ])
-      .exec();
-  }
-
-  /** The same calls streamed with a small projection (fallback where `$group` is limited). */
-  streamForStats(userId: string, range: { from?: Date; to?: Date }): AsyncIterable<CallForStats> {
-    return this.callLogs
-      .find(this.filterQuery(userId, range), {
-        agentId: 1,
-        status: 1,
-        durationSec: 1,
-        costBreakdown: 1,
-        createdAt: 1,
-      })
-      .lean<CallForStats>()
-      .cursor({ batchSize: 1000 });
   }
 
   /** Number of calls in each status, across all users (metrics). */
@@ -411,6 +361,22 @@ export class CallLogsRepository {
         { timestamps: false },
       )
       .exec();
+  }
+
+  /** Several conditional `$set`s on one call, sent as one command, applied in order. */
+  private async updateEach(
+    callLogId: Types.ObjectId,
+    updates: Array<{ filter: Record<string, unknown>; set: Record<string, unknown> }>,
+  ): Promise<void> {
+    if (updates.length === 0) {
+      return;
+    }
+    await this.callLogs.bulkWrite(
+      updates.map(({ filter, set }) => ({
+        updateOne: { filter: { _id: callLogId, ...filter }, update: { $set: set } },
+      })),
+      { ordered: true },
+    );
   }
 
   private filterQuery(userId: string, filter: CallListFilter): Record<string, unknown> {

@@ -13,7 +13,9 @@ import { CallLogsRepository } from './call-logs.repository.js';
 import { CallStatsService } from './call-stats.service.js';
 import { CallsController } from './calls.controller.js';
 import { CallsService } from './calls.service.js';
+import { DailyCallStatsRepository } from './daily-call-stats.repository.js';
 import { CallLog, CallLogSchema } from './schemas/call-log.schema.js';
+import { DailyCallStat, DailyCallStatSchema } from './schemas/daily-call-stat.schema.js';
 
 const queues = BullModule.registerQueue(
   { name: Queues.callPlacement },
@@ -22,7 +24,10 @@ const queues = BullModule.registerQueue(
 
 @Module({
   imports: [
-    MongooseModule.forFeature([{ name: CallLog.name, schema: CallLogSchema }]),
+    MongooseModule.forFeature([
+      { name: CallLog.name, schema: CallLogSchema },
+      { name: DailyCallStat.name, schema: DailyCallStatSchema },
+    ]),
     queues,
     PhonesModule,
     SessionsModule,
@@ -36,6 +41,7 @@ const queues = BullModule.registerQueue(
     CallCostCalculator,
     CallsService,
     CallStatsService,
+    DailyCallStatsRepository,
     CallEventsProcessor,
   ],
   exports: [

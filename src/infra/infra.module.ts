@@ -10,7 +10,10 @@ import { DatabaseCommandsModule } from './commands/database-commands.module.js';
 import { ApiCacheService } from './cache/api-cache.service.js';
 import { SecretBoxService } from './crypto/secret-box.service.js';
 import { RedisLockService } from './lock/redis-lock.service.js';
-import { MongoServerInfo } from './mongo/mongo-server-info.service.js';
+import {
+  DatabaseCapabilities,
+  databaseCapabilitiesProvider,
+} from './mongo/database-capabilities.js';
 import { QueueConnectionHolder, QueueConnectionModule } from './queue/queue-connection.holder.js';
 import { createRedisCacheStore } from './redis/redis-cache-store.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -59,7 +62,7 @@ import { RedisModule } from './redis/redis.module.js';
       }),
     }),
   ],
-  providers: [SecretBoxService, RedisLockService, ApiCacheService, MongoServerInfo],
+  providers: [SecretBoxService, RedisLockService, ApiCacheService, databaseCapabilitiesProvider],
   exports: [
     DatabaseCommandsModule,
     RedisModule,
@@ -68,7 +71,7 @@ import { RedisModule } from './redis/redis.module.js';
     SecretBoxService,
     RedisLockService,
     ApiCacheService,
-    MongoServerInfo,
+    DatabaseCapabilities,
   ],
 })
 export class InfraModule {}

@@ -2,6 +2,7 @@ import { migration as initialSchema } from '../../migrations/001-initial-schema.
 import { migration as addAgentStats } from '../../migrations/002-add-agent-stats.js';
 import { migration as firstAdmin } from '../../migrations/003-first-admin.js';
 import { migration as conversationTurns } from '../../migrations/004-conversation-turns.js';
+import { migration as dailyCallStats } from '../../migrations/005-daily-call-stats.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in the order they apply. */
@@ -10,4 +11,5 @@ export const MIGRATIONS: readonly Migration[] = [
   addAgentStats,
   firstAdmin,
   conversationTurns,
+  dailyCallStats,
 ];

@@ -129,13 +129,15 @@ export class SessionsRepository {
 
   /** Ends the session once; returns the session as it is afterwards (ended), or null if missing. */
   async end(sessionId: string, endedAt: Date): Promise<SessionDocument | null> {
-    await this.sessions
-      .updateOne(
+    const ended = await this.sessions
+      .findOneAndUpdate(
         { sessionId: { $eq: sessionId }, status: 'active' },
         { $set: { status: 'ended', endedAt } },
+        { returnDocument: 'after' },
       )
+      .lean<SessionDocument>()
       .exec();
-    return this.findBySessionId(sessionId);
+    return ended ?? this.findBySessionId(sessionId);
   }
 
   /** Active sessions idle since before `idleSince` (candidates for the timeout job). */

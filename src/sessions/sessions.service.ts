@@ -130,10 +130,15 @@ export class SessionsService {
    * collection fall back to their own history.
    */
   async transcript(session: SessionDocument): Promise<string> {
+    // A window below its size was never trimmed: it holds every turn, no need to read them.
+    const turns =
+      session.conversationHistory.length < HISTORY_WINDOW
+        ? session.conversationHistory
+        : this.turns.streamForSession(session.sessionId);
     const lines: string[] = [];
     let length = 0;
     let omitted = 0;
-    for await (const turn of this.turns.streamForSession(session.sessionId)) {
+    for await (const turn of turns) {
       if (turn.role === 'system') {
         continue;
       }

@@ -83,14 +83,26 @@ export class ListCallsQueryDto extends PaginationQueryDto {
 export const STATS_GROUPS = ['day', 'agent', 'status'] as const;
 export type StatsGroup = (typeof STATS_GROUPS)[number];
 
+/**
+ * Statistics count finalized calls by the UTC day they were created; `from` and `to` select
+ * whole days: every day from..to touches, both ends included (the time of day is ignored).
+ */
 export class CallStatsQueryDto {
-  @ApiPropertyOptional({ type: String, format: 'date-time' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description: 'First UTC day counted (the day this instant falls on, from 00:00)',
+  })
   @IsOptional()
   @Type(() => Date)
   @IsDate({ message: 'from must be an ISO date' })
   from?: Date;
 
-  @ApiPropertyOptional({ type: String, format: 'date-time' })
+  @ApiPropertyOptional({
+    type: String,
+    format: 'date-time',
+    description: 'Last UTC day counted (the day this instant falls on, to 24:00)',
+  })
   @IsOptional()
   @Type(() => Date)
   @IsDate({ message: 'to must be an ISO date' })
@@ -167,8 +179,9 @@ export class CallPageResponse {
   @ApiProperty({ type: PageMetaDto }) meta: PageMetaDto;
 }
 
+/** Finalized calls only: a call counts once its end has been settled (charged, agent stats). */
 export class CallStatsRow {
-  @ApiProperty({ example: '2026-11-24', description: 'The day (UTC), agent id or status' })
+  @ApiProperty({ example: '2026-11-24', description: 'The day (UTC), agent id or final status' })
   key: string;
   @ApiProperty({ example: 42 }) count: number;
   @ApiProperty({ example: 12600, description: 'Seconds' }) totalDuration: number;
