@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { type Db, type Document, ObjectId } from 'mongodb';
+import type { JsonText } from '../src/common/decorators/json-text.decorator.js';
 import { ApiCacheService } from '../src/infra/cache/api-cache.service.js';
 import { DatabaseCommandCounter } from '../src/infra/commands/database-command-counter.js';
 import { registerBenchUser, startBenchApp } from './support/app.js';
@@ -204,7 +205,7 @@ function probeListCache(cache: ApiCacheService): CacheProbe {
     params: Record<string, unknown>,
     ttlSeconds: number,
     load: () => Promise<T>,
-  ): Promise<T> => {
+  ): Promise<JsonText<T>> => {
     probe.reads += 1;
     probe.inFlight += 1;
     try {

@@ -24,6 +24,7 @@ import {
   type AuthenticatedUser,
   CurrentUser,
 } from '../common/decorators/current-user.decorator.js';
+import { type JsonText, SendsJsonText } from '../common/decorators/json-text.decorator.js';
 import type { Page } from '../common/pagination/pagination.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { AgentsService } from './agents.service.js';
@@ -54,10 +55,11 @@ export class AgentsController {
   @Get()
   @ApiOperation({ summary: 'List your agents, newest first (search q, filter isActive)' })
   @ApiOkResponse({ type: AgentPageResponse })
+  @SendsJsonText()
   list(
     @CurrentUser() user: AuthenticatedUser,
     @Query() query: ListAgentsQueryDto,
-  ): Promise<Page<AgentResponse>> {
+  ): Promise<JsonText<Page<AgentResponse>>> {
     return this.agentsService.list(user.userId, query);
   }
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import type { JsonText } from '../common/decorators/json-text.decorator.js';
 import { type Page, toPage } from '../common/pagination/pagination.js';
 import { toPlainData, toSetPaths } from '../common/objects/deep-merge.js';
 import { ApiCacheService } from '../infra/cache/api-cache.service.js';
@@ -37,7 +38,7 @@ export class AgentsService {
     return toAgentResponse(agent);
   }
 
-  list(userId: string, query: ListAgentsQueryDto): Promise<Page<AgentResponse>> {
+  list(userId: string, query: ListAgentsQueryDto): Promise<JsonText<Page<AgentResponse>>> {
     return this.cache.getOrLoad(
       AGENTS_LIST_CACHE_ROUTE,
       userId,

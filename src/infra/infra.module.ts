@@ -1,5 +1,4 @@
 import { BullModule } from '@nestjs/bullmq';
-import { CacheModule } from '@nestjs/cache-manager';
 import { Global, Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import type { Connection } from 'mongoose';
@@ -15,7 +14,6 @@ import {
   databaseCapabilitiesProvider,
 } from './mongo/database-capabilities.js';
 import { QueueConnectionHolder, QueueConnectionModule } from './queue/queue-connection.holder.js';
-import { createRedisCacheStore } from './redis/redis-cache-store.js';
 import { RedisModule } from './redis/redis.module.js';
 
 /** Shared providers every feature module relies on: MongoDB, Redis, cache, queues, locks, crypto. */
@@ -47,12 +45,6 @@ import { RedisModule } from './redis/redis.module.js';
         autoCreate: false,
       }),
     }),
-    CacheModule.registerAsync({
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({
-        stores: [createRedisCacheStore(config.redis.url, config.redis.commandTimeoutMs)],
-      }),
-    }),
     BullModule.forRootAsync({
       imports: [QueueConnectionModule],
       inject: [QueueConnectionHolder],
@@ -67,7 +59,6 @@ import { RedisModule } from './redis/redis.module.js';
     DatabaseCommandsModule,
     RedisModule,
     QueueConnectionModule,
-    CacheModule,
     SecretBoxService,
     RedisLockService,
     ApiCacheService,

@@ -24,6 +24,7 @@ import {
   type AuthenticatedUser,
   CurrentUser,
 } from '../common/decorators/current-user.decorator.js';
+import { type JsonText, SendsJsonText } from '../common/decorators/json-text.decorator.js';
 import type { Page } from '../common/pagination/pagination.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import {
@@ -56,10 +57,11 @@ export class PhonesController {
   @Get()
   @ApiOperation({ summary: 'List your phone numbers (filter status, tag, agentId)' })
   @ApiOkResponse({ type: PhonePageResponse })
+  @SendsJsonText()
   list(
     @CurrentUser() user: AuthenticatedUser,
     @Query() query: ListPhonesQueryDto,
-  ): Promise<Page<PhoneResponse>> {
+  ): Promise<JsonText<Page<PhoneResponse>>> {
     return this.phonesService.list(user.userId, query);
   }
 

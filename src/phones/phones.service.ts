@@ -3,6 +3,7 @@ import { AgentsRepository } from '../agents/agents.repository.js';
 import type { AgentConfig } from '../agents/schemas/agent-config.schema.js';
 import type { AgentDocument } from '../agents/schemas/agent.schema.js';
 import { deepMerge, toPlainData } from '../common/objects/deep-merge.js';
+import type { JsonText } from '../common/decorators/json-text.decorator.js';
 import { type Page, toPage } from '../common/pagination/pagination.js';
 import { ApiCacheService } from '../infra/cache/api-cache.service.js';
 import type {
@@ -57,7 +58,7 @@ export class PhonesService {
     return toPhoneResponse(phone);
   }
 
-  list(userId: string, query: ListPhonesQueryDto): Promise<Page<PhoneResponse>> {
+  list(userId: string, query: ListPhonesQueryDto): Promise<JsonText<Page<PhoneResponse>>> {
     return this.cache.getOrLoad(
       PHONES_LIST_CACHE_ROUTE,
       userId,

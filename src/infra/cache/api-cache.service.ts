@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { CACHE_MANAGER } from '@nestjs/cache-manager';
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import type { Cache } from 'cache-manager';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { type JsonText, toJsonText } from '../../common/decorators/json-text.decorator.js';
+import { REDIS_CLIENT } from '../redis/redis.module.js';
 import { RedisKeys } from '../redis/redis-keys.js';
 
 // A generation outlives every entry written under it, so an expired generation never
@@ -12,12 +13,14 @@ const GENERATION_TTL_MS = 24 * 3600 * 1000;
  * Response cache for API lists (`cache:api:{route}:{params}`). Each (route, owner) pair has
  * a generation id inside its keys; a write replaces the generation, so every cached page of
  * that owner becomes unreachable at once, with no key scan and no race with a slow reader.
+ * Pages are kept as the JSON the route answers and served as they are (no parsing and
+ * serializing again on a hit).
  */
 @Injectable()
-export class ApiCacheService implements OnApplicationShutdown {
+export class ApiCacheService {
   private readonly logger = new Logger(ApiCacheService.name);
 
-  constructor(@Inject(CACHE_MANAGER) private readonly cache: Cache) {}
+  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
 
   async getOrLoad<T>(
     route: string,
@@ -25,17 +28,17 @@ export class ApiCacheService implements OnApplicationShutdown {
     params: Record<string, unknown>,
     ttlSeconds: number,
     load: () => Promise<T>,
-  ): Promise<T> {
+  ): Promise<JsonText<T>> {
     const key = await this.buildKey(route, ownerId, params).catch(() => undefined);
     if (key === undefined) {
-      return load();
+      return toJsonText(await load());
     }
-    const cached = await this.cache.get<T>(key).catch(() => undefined);
-    if (cached !== undefined && cached !== null) {
-      return cached;
+    const cached = await this.redis.get(key).catch(() => null);
+    if (cached !== null) {
+      return cached as JsonText<T>;
     }
-    const fresh = await load();
-    await this.cache.set(key, fresh, ttlSeconds * 1000).catch((error: unknown) => {
+    const fresh = toJsonText(await load());
+    await this.redis.set(key, fresh, 'PX', ttlSeconds * 1000).catch((error: unknown) => {
       this.logger.warn(`cache write failed for ${key}: ${String(error)}`);
     });
     return fresh;
@@ -43,11 +46,7 @@ export class ApiCacheService implements OnApplicationShutdown {
 
   /** Makes every cached response of this route and owner stale at once. */
   async invalidate(route: string, ownerId: string): Promise<void> {
-    await this.cache.set(this.generationKey(route, ownerId), randomUUID(), GENERATION_TTL_MS);
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.cache.disconnect().catch(() => undefined);
+    await this.redis.set(this.generationKey(route, ownerId), randomUUID(), 'PX', GENERATION_TTL_MS);
   }
 
   private generationKey(route: string, ownerId: string): string {
@@ -59,12 +58,14 @@ export class ApiCacheService implements OnApplicationShutdown {
     ownerId: string,
     params: Record<string, unknown>,
   ): Promise<string> {
-    const generation = (await this.cache.get<string>(this.generationKey(route, ownerId))) ?? '0';
+    const generation = (await this.redis.get(this.generationKey(route, ownerId))) ?? '0';
     const canonicalParams = Object.keys(params)
       .sort()
       .filter((name) => params[name] !== undefined)
       .map((name) => `${name}=${encodeURIComponent(String(params[name]))}`)
       .join('&');
-    return RedisKeys.apiCache(route, `${ownerId}:${generation}:${canonicalParams}`);
+    // `json:` tells these entries (the JSON itself) from those of the earlier cache store,
+    // which wrapped each value in an envelope of its own.
+    return RedisKeys.apiCache(route, `${ownerId}:${generation}:json:${canonicalParams}`);
   }
 }
