@@ -31,6 +31,7 @@ export function startMongoServer(options: {
   dataDir: string;
   postgresqlUrl?: string;
   dropStaleWithPrefix?: string;
+  relaxedCommits?: boolean;
   log?: (line: string) => void;
   stdio?: StdioOptions;
 }): Promise<MongoServerProcess>;
@@ -46,6 +47,7 @@ export interface EphemeralMongoServer {
 export function ephemeralMongoServer(options: {
   databasePrefix: string;
   dropStale?: boolean;
+  relaxedCommits?: boolean;
   log?: (line: string) => void;
 }): Promise<EphemeralMongoServer>;
 export function ensureRedis(options?: {

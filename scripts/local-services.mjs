@@ -174,6 +174,7 @@ export async function startMongoServer({
   dataDir,
   postgresqlUrl,
   dropStaleWithPrefix,
+  relaxedCommits = false,
   log = console.error,
   stdio = 'ignore',
 }) {
@@ -198,6 +199,7 @@ export async function startMongoServer({
           postgresqlUrl,
           '-create-database',
           ...(dropStaleWithPrefix ? ['-drop-stale-databases', dropStaleWithPrefix] : []),
+          ...(relaxedCommits ? ['-relaxed-commits'] : []),
           '-serialize',
           'writes',
         ]
@@ -255,11 +257,13 @@ export function dropPostgresqlDatabase(postgresqlUrl, log = console.error) {
  * PostgreSQL database of its own (`<databasePrefix><unix seconds>_<random>`) or in a temporary
  * folder. `stop()` and `start()` keep port and data (a restart); `dispose()` removes the data.
  * With `dropStale`, idle databases of the same prefix older than six hours (left by killed
- * runs) are dropped first.
+ * runs) are dropped first. With `relaxedCommits` (test data), PostgreSQL commits do not wait
+ * for the disk.
  */
 export async function ephemeralMongoServer({
   databasePrefix,
   dropStale = false,
+  relaxedCommits = false,
   log = console.error,
 }) {
   const port = await freePort();
@@ -276,6 +280,7 @@ export async function ephemeralMongoServer({
       dataDir,
       postgresqlUrl,
       dropStaleWithPrefix: dropStale ? databasePrefix : undefined,
+      relaxedCommits,
       log,
     });
   };

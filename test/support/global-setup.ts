@@ -35,6 +35,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const server = await ephemeralMongoServer({
       databasePrefix: TEST_DATABASE_PREFIX,
       dropStale: true,
+      relaxedCommits: true,
       log,
     });
     log(`${server.description} on 127.0.0.1:${server.port}`);

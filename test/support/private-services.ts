@@ -60,6 +60,7 @@ export async function startPrivateRedis(): Promise<RestartableServer> {
 export async function startPrivateMongo(): Promise<RestartableServer> {
   const server = await ephemeralMongoServer({
     databasePrefix: TEST_DATABASE_PREFIX,
+    relaxedCommits: true,
     log: () => undefined,
   });
   return {

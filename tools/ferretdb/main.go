@@ -27,6 +27,8 @@ func main() {
 		"PostgreSQL backend: create the URL's database first when it does not exist")
 	dropDatabase := flag.Bool("drop-database", false,
 		"drop the -postgresql-url database (it must be idle) and exit, serving nothing")
+	relaxedCommits := flag.Bool("relaxed-commits", false,
+		"with -create-database: commits of the new database do not wait for the disk (synchronous_commit off; for throwaway test data)")
 	dropStalePrefix := flag.String("drop-stale-databases", "",
 		"with -create-database: first drop idle databases named <prefix><unix seconds>_... older than six hours")
 	serialize := flag.String("serialize", "writes",
@@ -66,7 +68,7 @@ func main() {
 			if *dropStalePrefix != "" {
 				dropStaleDatabases(setupCtx, *postgresqlURL, *dropStalePrefix, 6*time.Hour, logger)
 			}
-			err := createPostgresDatabase(setupCtx, *postgresqlURL)
+			err := createPostgresDatabase(setupCtx, *postgresqlURL, *relaxedCommits)
 			cancel()
 			if err != nil {
 				log.Fatalf("create database: %v", err)

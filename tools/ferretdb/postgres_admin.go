@@ -56,23 +56,29 @@ func withMaintenanceConnection(ctx context.Context, rawURL string, work func(*pg
 }
 
 // createPostgresDatabase creates the URL's database unless it exists (a development server
-// keeps its data from one start to the next).
-func createPostgresDatabase(ctx context.Context, rawURL string) error {
+// keeps its data from one start to the next). With relaxedCommits, a commit in it returns
+// before its WAL record reaches the disk: a crash may lose the last moments of data, never
+// corrupt it; meant for test data, which is thrown away anyway.
+func createPostgresDatabase(ctx context.Context, rawURL string, relaxedCommits bool) error {
 	return withMaintenanceConnection(ctx, rawURL, func(conn *pgx.Conn, name string) error {
+		identifier := pgx.Identifier{name}.Sanitize()
 		var exists bool
 		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).
 			Scan(&exists); err != nil {
 			return err
 		}
-		if exists {
-			return nil
+		if !exists {
+			_, err := conn.Exec(ctx, "CREATE DATABASE "+identifier)
+			var pgError *pgconn.PgError
+			if err != nil && !(errors.As(err, &pgError) && pgError.Code == "42P04") { // 42P04: created meanwhile
+				return err
+			}
 		}
-		_, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-		var pgError *pgconn.PgError
-		if errors.As(err, &pgError) && pgError.Code == "42P04" { // created meanwhile by another start
-			return nil
+		if relaxedCommits {
+			_, err := conn.Exec(ctx, "ALTER DATABASE "+identifier+" SET synchronous_commit = off")
+			return err
 		}
-		return err
+		return nil
 	})
 }
 
