@@ -4,6 +4,7 @@ import { registerBenchUser, startBenchApp } from './support/app.js';
 import { startBaseline } from './support/baseline.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { startBenchDatabases } from './support/databases.js';
+import { HOOK_LAYERS, type HookLayer, startLayeredServer } from './support/hook-costs.js';
 import { type LoadResult, measure } from './support/load.js';
 import { formatCommandCounts, formatTable, judge, machineNotes } from './support/report.js';
 
@@ -20,6 +21,38 @@ const GOALS = {
 const print = (text: string): void => {
   process.stdout.write(`${text}\n`);
 };
+
+/**
+ * What each layer the application puts around a route costs on its own: a bare Fastify serving
+ * the liveness body, measured again with each layer added in turn. The cost of a layer is the
+ * time per request it adds (1/req/s after minus before); the figures are noisy on a shared
+ * machine, so only their size matters. Probe routes (@Probe()) skip helmet, CORS, the request
+ * metrics and the request log.
+ */
+async function measureHookCosts(options: Parameters<typeof measure>[1]): Promise<string> {
+  const lines = ['layer                 req/s  adds µs/request'];
+  let previous: LoadResult | undefined;
+  for (let count = 0; count <= HOOK_LAYERS.length; count += 1) {
+    const layers: HookLayer[] = HOOK_LAYERS.slice(0, count);
+    const server = await startLayeredServer(layers);
+    const name = count === 0 ? 'bare Fastify' : `+ ${layers.at(-1)}`;
+    let result: LoadResult;
+    try {
+      result = await measure({ name, url: server.url }, options);
+    } finally {
+      await server.close();
+    }
+    const added =
+      previous === undefined
+        ? '-'
+        : (1e6 / result.requestsPerSecond - 1e6 / previous.requestsPerSecond).toFixed(1);
+    lines.push(
+      `${name.padEnd(20)}${result.requestsPerSecond.toFixed(0).padStart(7)}  ${added.padStart(15)}`,
+    );
+    previous = result;
+  }
+  return lines.join('\n');
+}
 
 async function main(): Promise<boolean> {
   const environment = readBenchEnvironment();
@@ -78,6 +111,8 @@ async function main(): Promise<boolean> {
     print(formatTable(verdicts));
     print('\ndatabase commands per request (measured window):');
     print(formatCommandCounts(results));
+    print('\nwhat each layer costs on a bare Fastify GET /health (each added to the previous):');
+    print(await measureHookCosts(options));
     return verdicts.every((verdict) => verdict.result.errors === 0 && verdict.result.non2xx === 0);
   } finally {
     for (const cleanup of cleanups) {

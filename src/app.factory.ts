@@ -7,6 +7,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+import { isProbeRoute } from './common/decorators/probe.decorator.js';
 import { toErrorBody } from './common/filters/all-exceptions.filter.js';
 import type { AppConfig } from './config/app-config.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -72,8 +73,11 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
 
   const fastify = app.getHttpAdapter().getInstance();
   const errorLogger = new NestLogger('Http');
-  fastify.addHook('onSend', async (request, reply) => {
+  // Set when the request arrives, so every answer (errors and 404s included) carries it; a
+  // callback hook costs no promise per request.
+  fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    done();
   });
   // The queue dashboard is a Fastify plugin, outside Nest's guards: its routes get the admin
   // check as they register, which bull-board does on `ready`, i.e. after this line.
@@ -85,13 +89,17 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
     errorLogger,
   );
   const metrics = app.get(MetricsService);
-  fastify.addHook('onResponse', async (request, reply) => {
-    metrics.observeRequest(
-      request.method,
-      request.routeOptions.url ?? 'unmatched',
-      reply.statusCode,
-      reply.elapsedTime / 1000,
-    );
+  fastify.addHook('onResponse', (request, reply, done) => {
+    // Probes and scrapes would only swamp the request figures (see @Probe()).
+    if (!isProbeRoute(request.routeOptions.config)) {
+      metrics.observeRequest(
+        request.method,
+        request.routeOptions.url ?? 'unmatched',
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
+    }
+    done();
   });
   // Errors raised by Fastify itself (malformed JSON, body too large) get the same shape.
   fastify.setErrorHandler((error, request, reply) => {

@@ -39,7 +39,8 @@ describe('ops: Prometheus metrics and the queue dashboard', () => {
 
   describe('GET /metrics', () => {
     it('serves Prometheus text with HTTP latency, calls by status and queue depths to METRICS_TOKEN', async () => {
-      // One request that the latency histogram then reports.
+      // One request that the latency histogram then reports, and a probe that it leaves out.
+      expect((await call(context.app, 'GET', '/api/v1/auth/me')).status).toBe(401);
       expect((await call(context.app, 'GET', '/api/v1/health')).status).toBe(200);
       const response = await scrape();
       expect(response.status).toBe(200);
@@ -47,8 +48,9 @@ describe('ops: Prometheus metrics and the queue dashboard', () => {
       const text = response.text;
       expect(text).toContain('# TYPE http_request_duration_seconds histogram');
       expect(text).toMatch(
-        /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/health",status_code="200"\} [1-9]/,
+        /http_request_duration_seconds_count\{method="GET",route="\/api\/v1\/auth\/me",status_code="401"\} [1-9]/,
       );
+      expect(text).not.toContain('route="/api/v1/health"');
       expect(text).toContain('# TYPE calls_by_status gauge');
       expect(text).toMatch(/calls_by_status\{status="completed"\} 2\b/);
       expect(text).toMatch(/calls_by_status\{status="failed"\} 1\b/);

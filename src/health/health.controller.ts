@@ -1,5 +1,4 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
-import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiOkResponse,
   ApiOperation,
@@ -7,18 +6,17 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { Public } from '../common/decorators/public.decorator.js';
+import { Probe } from '../common/decorators/probe.decorator.js';
 import { LivenessResponse, ReadinessResponse } from './health.response.js';
 import { HealthService } from './health.service.js';
 
 @ApiTags('health')
-@Public()
-@SkipThrottle()
 @Controller('health')
 export class HealthController {
   constructor(private readonly healthService: HealthService) {}
 
   @Get()
+  @Probe()
   @ApiOperation({ summary: 'Liveness: the process answers' })
   @ApiOkResponse({ type: LivenessResponse })
   live(): LivenessResponse {
@@ -26,6 +24,7 @@ export class HealthController {
   }
 
   @Get('ready')
+  @Probe()
   @ApiOperation({ summary: 'Readiness: MongoDB and Redis answer (503 naming what is down)' })
   @ApiOkResponse({ type: ReadinessResponse })
   @ApiServiceUnavailableResponse({ type: ReadinessResponse })

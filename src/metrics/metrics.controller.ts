@@ -1,5 +1,4 @@
 import { Controller, Get, Header, UseGuards } from '@nestjs/common';
-import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiBearerAuth,
   ApiNotFoundResponse,
@@ -8,19 +7,18 @@ import {
   ApiTags,
   ApiUnauthorizedResponse,
 } from '@nestjs/swagger';
-import { Public } from '../common/decorators/public.decorator.js';
+import { Probe } from '../common/decorators/probe.decorator.js';
 import { MetricsTokenGuard } from './metrics-token.guard.js';
 import { MetricsService } from './metrics.service.js';
 
 @ApiTags('ops')
-// Not a user's bearer token: the scraper's own (MetricsTokenGuard).
-@Public()
-@SkipThrottle()
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metricsService: MetricsService) {}
 
   @Get()
+  // Not a user's bearer token: the scraper's own (MetricsTokenGuard).
+  @Probe()
   @UseGuards(MetricsTokenGuard)
   @ApiBearerAuth()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')

@@ -1,13 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { REDIS_CLIENT } from '../../infra/redis/redis.module.js';
+import { RedisScript } from '../../infra/redis/redis-script.js';
 
 /**
  * Fixed-window counter with optional blocking, in one atomic script:
  * KEYS[1] counter, KEYS[2] block marker; ARGV window ms, limit, block ms.
  * Returns {hits, window ms left, blocked (0/1), block ms left}.
  */
-const HIT_SCRIPT = `
+const HIT_SCRIPT = new RedisScript(`
 local blockedFor = redis.call('pttl', KEYS[2])
 if blockedFor > 0 then
   return {tonumber(redis.call('get', KEYS[1]) or '0'), math.max(redis.call('pttl', KEYS[1]), 0), 1, blockedFor}
@@ -26,7 +27,7 @@ if hits > tonumber(ARGV[2]) then
   end
   return {hits, windowLeft, 1, windowLeft}
 end
-return {hits, windowLeft, 0, 0}`;
+return {hits, windowLeft, 0, 0}`);
 
 const REFUND_SCRIPT = `
 if tonumber(redis.call('get', KEYS[1]) or '0') > 0 then
@@ -47,14 +48,11 @@ export class RateLimiterService {
   constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
 
   async hit(key: string, limit: number, windowMs: number, blockMs = 0): Promise<RateLimitResult> {
-    const [hits, windowLeftMs, blocked, retryAfterMs] = (await this.redis.eval(
-      HIT_SCRIPT,
-      2,
-      key,
-      `${key}:blocked`,
-      windowMs,
-      limit,
-      blockMs,
+    // Every request runs this (the global rate limit): sent by its SHA1, not as text.
+    const [hits, windowLeftMs, blocked, retryAfterMs] = (await HIT_SCRIPT.run(
+      this.redis,
+      [key, `${key}:blocked`],
+      [windowMs, limit, blockMs],
     )) as [number, number, number, number];
     return { hits, windowLeftMs, blocked: blocked === 1, retryAfterMs };
   }
