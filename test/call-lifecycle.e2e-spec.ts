@@ -401,7 +401,9 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
       const userDocument = await context.db
         .collection('users')
         .findOne({ _id: new ObjectId(user.id) });
-      expect(userDocument?.pendingChargeCallIds ?? []).toEqual([]);
+      // The charge's marker stays until the marker sweep, past its retention.
+      expect(userDocument?.pendingChargeCallIds).toContain(started.callLogId);
+      expect(userDocument?.pendingCharges).toContain(`${started.callLogId}|0.09`);
     });
 
     it('charges once for 50 concurrent duplicate and shuffled callbacks, and never moves a status backwards', async () => {

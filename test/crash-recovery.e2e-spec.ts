@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot, freePort } from '../scripts/local-services.mjs';
 import { createApp } from '../src/app.factory.js';
 import { toCallStatusJob } from '../src/calls/call-events.processor.js';
+import { MARKER_RETENTION_MS } from '../src/calls/finalization-deadline.js';
 import { CallReconciliationService } from '../src/maintenance/call-reconciliation.service.js';
+import { MarkerSweepService } from '../src/maintenance/marker-sweep.service.js';
 import type { AppConfig } from '../src/config/app-config.js';
 import { DEFAULT_JOB_OPTIONS, Jobs, Queues, jobId } from '../src/infra/queue/queues.js';
 import { type BuiltEntry, buildEntry } from './support/build-entry.js';
@@ -23,7 +25,8 @@ const DURATION_SEC = 125; // 3 started minutes: 0.09 credits each at the default
 /**
  * The service killed with SIGKILL while it finalizes calls: a second instance started
  * afterwards (BullMQ hands it the dead worker's jobs, the reconciliation the interrupted
- * finalizations) finishes every call exactly once: credits, agent stats and daily roll-up.
+ * finalizations) finishes every call exactly once: credits, agent stats and daily roll-up;
+ * the marker sweep, past the markers' retention, leaves none.
  */
 describe('kill -9 during finalization', () => {
   let built: BuiltEntry | undefined;
@@ -210,9 +213,17 @@ describe('kill -9 during finalization', () => {
       'the restarted instance to finish every call',
     );
 
+    // Every call's markers stay until the sweep removes them, past their retention.
+    const markedUser = await db.collection('users').findOne({ _id: userId });
+    expect(markedUser?.pendingChargeCallIds).toHaveLength(CALLS);
+    expect(
+      await app.get(MarkerSweepService).run(new Date(Date.now() + MARKER_RETENTION_MS + 60_000)),
+    ).toBe(CALLS);
+
     const user = await db.collection('users').findOne({ _id: userId });
     expect(user?.credits).toBeCloseTo(100 - CALLS * 0.09, 6);
     expect(user?.pendingChargeCallIds ?? []).toEqual([]);
+    expect(user?.pendingCharges ?? []).toEqual([]);
     expect(user?.chargeSequence).toBe(CALLS);
     const calls = await db.collection('calllogs').find({ userId }).toArray();
     expect(calls.every((call) => call.status === 'completed')).toBe(true);

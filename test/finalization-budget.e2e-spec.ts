@@ -16,14 +16,14 @@ import { createTestContext, type TestContext } from './support/test-app.js';
 import { waitForQueuesDrained } from './support/wait-for-queue.js';
 
 /**
- * Round trips to MongoDB a call's terminal event may take, whatever the server (24 before the
- * end-of-call work was regrouped). What remains, all needed for exactly-once without
- * transactions: read the call, move its status, end the session, fix the bill; read the
- * user's, agent's and roll-up's fences, write each once; record them applied on the call,
- * remove the three markers, mark the call finalized. Issue 9 asks for 8: that needs the
- * markers settled off this path (see the report), not a looser fence.
+ * Round trips to MongoDB a call's terminal event may take, whatever the server (issue 9: at
+ * most 8; 24, then 15, before). What remains: read the call, end the session, move the status
+ * with the bill fixed in the same write, charge the user (no read while the balance covers
+ * it), read and update the agent's stats (their averages are set from the totals read), add
+ * to the daily roll-up, mark the call finalized. The exactly-once markers stay and are removed
+ * by the marker sweep, off this path.
  */
-const FINALIZATION_BUDGET = 15;
+const FINALIZATION_BUDGET = 8;
 /** A status that changes nothing any more (a repeat, or an older one arriving late). */
 const STALE_EVENT_BUDGET = 1;
 

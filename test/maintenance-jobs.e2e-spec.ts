@@ -5,9 +5,11 @@ import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MARKER_RETENTION_MS } from '../src/calls/finalization-deadline.js';
 import { Queues } from '../src/infra/queue/queues.js';
 import { CallReconciliationService } from '../src/maintenance/call-reconciliation.service.js';
 import { MaintenanceScheduler } from '../src/maintenance/maintenance.scheduler.js';
+import { MarkerSweepService } from '../src/maintenance/marker-sweep.service.js';
 import { SessionPurgeService } from '../src/maintenance/session-purge.service.js';
 import { SessionTimeoutService } from '../src/maintenance/session-timeout.service.js';
 import { createAgent, validAgentConfig } from './support/catalogue-factories.js';
@@ -255,6 +257,7 @@ describe('maintenance jobs', () => {
         stillRunning: 1,
         errors: 0,
         refinalized: 1,
+        markersRemoved: 0,
       });
       // Exotel was asked about the three calls it knows, with the account's credentials, and
       // searched once for the call whose placement outcome was unknown.
@@ -427,8 +430,19 @@ describe('maintenance jobs', () => {
       const userDocument = await context.db
         .collection('users')
         .findOne({ _id: new ObjectId(user.id) });
-      expect(userDocument?.pendingChargeCallIds ?? []).not.toContain(id);
-      expect(userDocument?.pendingCharges ?? []).toEqual([]);
+      // One marker, the one the interrupted run pushed; the reconciliation past the retention
+      // removes it.
+      expect(
+        ((userDocument?.pendingCharges as string[] | undefined) ?? []).filter((entry) =>
+          entry.startsWith(`${id}|`),
+        ),
+      ).toEqual([`${id}|0.03`]);
+      const later = new Date(Date.now() + MARKER_RETENTION_MS + MINUTE);
+      expect(await context.app.get(MarkerSweepService).run(later)).toBeGreaterThanOrEqual(1);
+      const swept = await context.db.collection('users').findOne({ _id: new ObjectId(user.id) });
+      expect(swept?.pendingChargeCallIds ?? []).not.toContain(id);
+      expect(swept?.pendingCharges ?? []).toEqual([]);
+      expect(await credits()).toBeCloseTo(creditsAfterCharge, 6);
     });
   });
 

@@ -19,11 +19,10 @@ export interface AgentListFilter {
 
 export type AgentSearchMode = 'text-index' | 'name-prefix';
 
-/** What adding a call to an agent's stats is fenced on (see AgentsRepository.addCallToStats). */
-export interface AgentStatsFence {
-  stats?: AgentStats;
-  /** The call's marker is there: it was added already. */
-  pending: boolean;
+/** One counted call whose marker may go (see AgentsRepository.removeStatsMarkers). */
+export interface StatsMarker {
+  agentId: Types.ObjectId;
+  callLogId: string;
 }
 
 /** The only code that touches the agents collection; every method is scoped to one user. */
@@ -100,45 +99,36 @@ export class AgentsRepository {
     return result.deletedCount === 1;
   }
 
-  /** Reads the fence for adding `callLogId`: the stats, and whether the call is added already. Undefined without the agent. */
-  async readStatsFence(
-    agentId: Types.ObjectId | string,
-    callLogId: string,
-  ): Promise<AgentStatsFence | undefined> {
-    const agent = await this.agents
-      .findById(agentId, { stats: 1, pendingStatCallIds: 1 })
-      .lean<Pick<AgentDocument, 'stats'> & { pendingStatCallIds?: string[] }>()
-      .exec();
-    return agent
-      ? { stats: agent.stats, pending: agent.pendingStatCallIds?.includes(callLogId) ?? false }
-      : undefined;
+  /** The agent's stats as they are now (what addCallToStats starts from); null without the agent. */
+  async readStats(agentId: Types.ObjectId): Promise<{ stats?: AgentStats } | null> {
+    return this.agents.findById(agentId, { stats: 1 }).lean<{ stats?: AgentStats }>().exec();
   }
 
   /**
-   * Adds one finished call to the agent's stats, at most once per call: the call id is pushed
-   * in the same atomic update, which only applies while it is absent and while the counters
-   * are the ones `fence` read (the same fence as `UsersRepository.chargeCall`: the caller
-   * checks on the call log that the call is still due between reading the fence and this).
-   * The averages are set from the same counters in the same update. False when the agent
-   * moved on since the fence was read (read it again).
+   * Adds one finished call to the stats read by `readStats`, at most once per call: the call id
+   * is pushed in the same atomic update, which only applies while it is absent. The update is
+   * also conditional on the counters read, so the averages set with them are those of the new
+   * totals. False when it did not apply: the call is counted already (`hasCallInStats`), or
+   * another call was counted meanwhile (read the stats again).
    */
   async addCallToStats(
-    agentId: Types.ObjectId | string,
+    agentId: Types.ObjectId,
     callLogId: string,
-    fence: AgentStatsFence,
+    before: AgentStats | undefined,
     call: { durationSec: number; successful: boolean },
   ): Promise<boolean> {
-    const before = fence.stats;
     const totalCalls = (before?.totalCalls ?? 0) + 1;
     const totalDuration = (before?.totalDuration ?? 0) + call.durationSec;
     const successfulCalls = (before?.successfulCalls ?? 0) + (call.successful ? 1 : 0);
+    const unchanged = (value: number | undefined) => value ?? { $exists: false };
     const result = await this.agents
       .updateOne(
         {
           _id: agentId,
           pendingStatCallIds: { $ne: callLogId },
-          'stats.totalCalls': before === undefined ? { $exists: false } : before.totalCalls,
-          'stats.totalDuration': before === undefined ? { $exists: false } : before.totalDuration,
+          'stats.totalCalls': unchanged(before?.totalCalls),
+          'stats.totalDuration': unchanged(before?.totalDuration),
+          'stats.successfulCalls': unchanged(before?.successfulCalls),
         },
         {
           $set: {
@@ -155,10 +145,39 @@ export class AgentsRepository {
     return result.modifiedCount === 1;
   }
 
-  async settleCallStats(agentId: Types.ObjectId | string, callLogId: string): Promise<void> {
-    await this.agents
-      .updateOne({ _id: agentId }, { $pull: { pendingStatCallIds: callLogId } })
+  /** Whether the call's marker is on the agent (it was added to the stats). */
+  async hasCallInStats(agentId: Types.ObjectId, callLogId: string): Promise<boolean> {
+    const found = await this.agents
+      .findOne({ _id: agentId, pendingStatCallIds: callLogId }, { _id: 1 })
+      .lean()
       .exec();
+    return found !== null;
+  }
+
+  /**
+   * Removes the markers of counted calls (one `$pullAll` per agent, in one bulk write); only
+   * for calls finalized longer ago than any finalizer may still act (see CallLifecycleService).
+   */
+  async removeStatsMarkers(markers: readonly StatsMarker[]): Promise<void> {
+    const byAgent = new Map<string, { agentId: Types.ObjectId; ids: string[] }>();
+    for (const marker of markers) {
+      const key = marker.agentId.toString();
+      const group = byAgent.get(key) ?? { agentId: marker.agentId, ids: [] };
+      group.ids.push(marker.callLogId);
+      byAgent.set(key, group);
+    }
+    if (byAgent.size === 0) {
+      return;
+    }
+    await this.agents.bulkWrite(
+      [...byAgent.values()].map((group) => ({
+        updateOne: {
+          filter: { _id: group.agentId },
+          update: { $pullAll: { pendingStatCallIds: group.ids } },
+        },
+      })),
+      { ordered: false },
+    );
   }
 
   /** Text index on MongoDB; servers without text indexes (FerretDB) get an anchored, case-insensitive name match. */

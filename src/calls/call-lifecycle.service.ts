@@ -1,29 +1,30 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { AgentsRepository, type AgentStatsFence } from '../agents/agents.repository.js';
+import { AgentsRepository } from '../agents/agents.repository.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { RedisLockService } from '../infra/lock/redis-lock.service.js';
+import type { SessionDocument } from '../sessions/schemas/session.schema.js';
 import { SessionsService } from '../sessions/sessions.service.js';
-import { type ChargeFence, UsersRepository } from '../users/users.repository.js';
+import { UsersRepository } from '../users/users.repository.js';
 import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
 import { isSuccessful, isTerminal, statusesBefore } from './call-status.js';
+import { DailyCallStatsRepository, dailyCallStatKey } from './daily-call-stats.repository.js';
 import {
-  type DailyCallStatFence,
-  type DailyCallStatKey,
-  DailyCallStatsRepository,
-} from './daily-call-stats.repository.js';
-import type { CallLogDocument, CallStatus } from './schemas/call-log.schema.js';
-import { utcDay } from './schemas/daily-call-stat.schema.js';
+  FINALIZER_DEADLINE_MS,
+  FinalizationClock,
+  FinalizerDeadlineExceeded,
+} from './finalization-deadline.js';
+import type { CallLogDocument, CallStatus, CostBreakdown } from './schemas/call-log.schema.js';
 
 /** Exotel's longest call (its TimeLimit maximum): inbound calls get no TimeLimit of ours. */
 const EXOTEL_LONGEST_CALL_SECONDS = 14_400;
 
-// Renewed while the finalizer runs; a finalizer paused past it is fenced by the database.
+// Renewed while the finalizer runs (the deadline, not the lock, is what fences a paused one).
 const FINALIZE_LOCK_MS = 60_000;
-// Rounds of fenced writes before giving up (each lost round means another charge landed).
-const FENCE_ATTEMPTS = 50;
+// Rounds of one effect's write before giving up (each lost round means its document changed).
+const WRITE_ATTEMPTS = 50;
 
 const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
 
@@ -31,7 +32,7 @@ const round4 = (value: number): number => Math.round(value * 10_000) / 10_000;
 interface Effects {
   /** Credits to take (the billing is pending). */
   charge: boolean;
-  /** Agent stats and the daily roll-up to add to (one step on the call log). */
+  /** Agent stats and the daily roll-up to add to. */
   stats: boolean;
 }
 
@@ -41,6 +42,17 @@ function effectsDue(call: CallLogDocument): Effects {
     stats: call.agentStatsState !== 'applied' && call.agentStatsState !== 'done',
   };
 }
+
+/** The call as a caller just read or wrote it, and when (FinalizationClock) it sent that command. */
+export interface CallRead {
+  call: CallLogDocument;
+  readAt: number;
+  /** Set when the caller ended the call's session already: the session as it was then. */
+  ended?: { session: SessionDocument | null };
+}
+
+/** What fixes a call's bill: the transcript, the cost, the amount to charge. */
+type Bill = Required<Pick<StatusChange, 'transcript' | 'costBreakdown' | 'billing'>>;
 
 /** One status report about a call, from Exotel, the placement worker, a timeout or a hangup. */
 export interface CallStatusEvent {
@@ -61,6 +73,24 @@ export interface CallStatusEvent {
  * and every end-of-call step is idempotent, so re-running `finalize` after a crash (the
  * queue retries the job, the reconciliation job sweeps calls left unfinalized) completes
  * the work without doing any part twice.
+ *
+ * Exactly-once end-of-call effects, without transactions:
+ * - Each effect (the charge, the agent stats, the daily roll-up) is one conditional update
+ *   that pushes the call's marker in the same atomic write and applies only while the marker
+ *   is absent. A duplicate write finding the marker changes nothing.
+ * - Markers stay after finalization: the marker sweep removes a call's markers only once its
+ *   `finalizedAt` (the database server's time of the final write) is MARKER_RETENTION_MS old.
+ * - A finalizer writes an effect only within FINALIZER_DEADLINE_MS of having sent the read
+ *   of the call log that showed the effect due (checked right before each effect write);
+ *   past it, it stops and a fresh run starts over. So a finalizer that lost its lock (paused,
+ *   partitioned) and writes an effect another one already applied: it read the call before
+ *   that one's final write (the call was not finalized), so `finalizedAt` is after its read,
+ *   the marker stays until at least read + MARKER_RETENTION_MS, and the write is sent before
+ *   read + FINALIZER_DEADLINE_MS: it finds the marker. The gap between the two (13 minutes)
+ *   absorbs the write's time in flight and the clock difference between application and
+ *   database server.
+ * - The bill is fixed on the call log before any charge (with the terminal status, or
+ *   `prepareBilling`), so every finalizer charges the same amount.
  */
 @Injectable()
 export class CallLifecycleService {
@@ -75,10 +105,12 @@ export class CallLifecycleService {
     private readonly costs: CallCostCalculator,
     private readonly locks: RedisLockService,
     private readonly slots: ActiveCallSlots,
+    private readonly clock: FinalizationClock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async applyEvent(event: CallStatusEvent): Promise<CallLogDocument | null> {
+    const readAt = this.clock.now();
     const current = await this.callLogs.findById(event.callLogId);
     if (!current) {
       this.logger.warn(`status ${event.status} for unknown call ${event.callLogId} ignored`);
@@ -103,7 +135,7 @@ export class CallLifecycleService {
     if (!statusesBefore(event.status).includes(current.status)) {
       // The call is already at or past this status; only a terminal call's end may be pending.
       if (isTerminal(current.status)) {
-        await this.finalize(current._id.toString(), current);
+        await this.finalize(current._id.toString(), { call: current, readAt });
       }
       return null;
     }
@@ -119,6 +151,7 @@ export class CallLifecycleService {
     if (event.status === 'in-progress') {
       change.startedAt = current.startedAt ?? event.startedAt ?? event.occurredAt;
     }
+    let ended: CallRead['ended'];
     if (isTerminal(event.status)) {
       const endedAt = event.endedAt ?? event.occurredAt;
       const startedAt = current.startedAt ?? event.startedAt;
@@ -137,28 +170,32 @@ export class CallLifecycleService {
               Math.max(0, Math.round((endedAt.getTime() - startedAt.getTime()) / 1000)),
             )
           : 0);
+      if (!current.billing) {
+        // The session ends first (its usage prices the call), so the bill is fixed in the same
+        // write as the status and the duration it prices. Ending it is harmless if another
+        // event wins the move: that one ends the call too.
+        const session = await this.sessions.end(current.sessionId, endedAt);
+        ended = { session };
+        Object.assign(change, await this.bill(session, change.durationSec));
+      }
     }
+    const advancedAt = this.clock.now();
     const advanced = await this.callLogs.advanceStatus(current._id, change);
-    const latest = advanced ?? current;
-    if (isTerminal(latest.status)) {
-      // Also on a repeated terminal event: finishes what a crashed run left undone.
-      await this.finalize(latest._id.toString(), latest);
+    if (advanced && isTerminal(advanced.status)) {
+      await this.finalize(advanced._id.toString(), { call: advanced, readAt: advancedAt, ended });
     }
     return advanced;
   }
 
   /**
    * Runs every end-of-call step that has not completed yet; safe to call any number of times.
-   * One finalizer per call at a time (cluster lock): the markers that make each step
-   * idempotent are removed at the end of a run, so two interleaved runs could otherwise
-   * both pass a check. A run that finds the lock taken leaves the work to its holder; if the
-   * holder dies, its queue job is retried and the reconciliation job sweeps unfinished calls.
-   * `known` is the call as the caller just read or wrote it (spares reading it again).
+   * One finalizer per call at a time (cluster lock), so two runs do not both do the work; a
+   * run that finds the lock taken leaves it to its holder, and if the holder dies its queue
+   * job is retried and the reconciliation job sweeps unfinished calls. A holder that lost its
+   * lock cannot apply anything twice (see the class comment). `known` spares reading the call
+   * again (and ending its session, when the caller did).
    */
-  async finalize(
-    callLogId: string,
-    known?: CallLogDocument,
-  ): Promise<'finalized' | 'busy' | 'skipped'> {
+  async finalize(callLogId: string, known?: CallRead): Promise<'finalized' | 'busy' | 'skipped'> {
     const outcome = await this.locks.runExclusive(
       `finalize-call:${callLogId}`,
       FINALIZE_LOCK_MS,
@@ -168,166 +205,146 @@ export class CallLifecycleService {
   }
 
   /**
-   * In order: end the session (its usage prices the call), fix transcript and cost, then apply
-   * the charge, the agent stats and the daily roll-up, each at most once (fenced: see
-   * `applyEffects`), record them on the call, settle the markers, and mark the call finalized.
+   * In order: end the session (its usage prices the call), fix transcript and cost unless the
+   * terminal status did, then apply the charge, the agent stats and the daily roll-up, each at
+   * most once (marker), and record it all on the call in one final write.
    */
   private async finalizeUnlocked(
     callLogId: string,
-    known?: CallLogDocument,
+    known?: CallRead,
   ): Promise<'finalized' | 'skipped'> {
-    let call = known ?? (await this.callLogs.findById(callLogId));
+    const readAt = known?.readAt ?? this.clock.now();
+    let call = known?.call ?? (await this.callLogs.findById(callLogId));
     if (!call || !isTerminal(call.status) || call.finalizedAt) {
       return 'skipped';
     }
-    const session = await this.sessions.end(call.sessionId, call.endedAt ?? new Date());
+    const session = known?.ended
+      ? known.ended.session
+      : await this.sessions.end(call.sessionId, call.endedAt ?? new Date());
     await this.slots.release(call.userId.toString(), call.sessionId);
-
-    let due = effectsDue(call);
-    const needsBilling = !call.billing;
-    // Read before the call is read again (below), so the fences hold (see applyEffects).
-    let fences = await this.readFences(call, {
-      charge: needsBilling || due.charge,
-      stats: due.stats,
-    });
-    if (needsBilling) {
-      const prepared = await this.callLogs.prepareBilling(
-        call._id,
-        session ? await this.sessions.transcript(session) : '',
-        this.costs.calculate(call.durationSec ?? 0, session?.usage),
-      );
-      call = prepared ?? (await this.callLogs.findById(callLogId)) ?? call;
-    } else {
-      call = (await this.callLogs.findById(callLogId)) ?? call;
+    if (!call.billing) {
+      const bill = await this.bill(session, call.durationSec ?? 0);
+      // Null when another finalizer fixed it first: its bill is the one to charge. The deadline
+      // keeps counting from the first read, the stricter of the two.
+      call =
+        (await this.callLogs.prepareBilling(call._id, bill.transcript, bill.costBreakdown)) ??
+        (await this.callLogs.findById(callLogId));
+      if (!call || call.finalizedAt) {
+        return 'skipped';
+      }
     }
 
-    let charged: number | undefined;
-    let statsApplied = false;
-    // What this run has not settled yet: after a lost round, only that part is tried again.
-    let remaining: Effects = { charge: true, stats: true };
-    for (let attempt = 0; ; attempt += 1) {
-      const now = effectsDue(call);
-      due = { charge: now.charge && remaining.charge, stats: now.stats && remaining.stats };
-      const outcome = await this.applyEffects(call, due, fences);
-      charged ??= outcome.charged;
-      statsApplied ||= outcome.statsApplied;
-      if (!outcome.retry.charge && !outcome.retry.stats) {
-        break;
-      }
-      if (attempt + 1 >= FENCE_ATTEMPTS) {
-        throw new Error(`Could not finalize call ${callLogId}: its user or agent keeps changing`);
-      }
-      remaining = outcome.retry;
-      fences = await this.readFences(call, remaining);
-      call = (await this.callLogs.findById(callLogId)) ?? call;
-    }
-
+    const due = effectsDue(call);
     const amount = call.billing?.amount ?? 0;
-    const charge =
-      charged === undefined ? undefined : { charged, shortfall: round4(amount - charged) };
-    await this.callLogs.recordApplied(call._id, { charge, agentStats: statsApplied });
-
-    const settledCharge =
-      charge?.charged ?? (call.billing?.state === 'applied' ? call.billing.charged : undefined);
-    const settleStats = statsApplied || call.agentStatsState === 'applied';
-    const key = this.dailyKey(call);
-    await Promise.all([
-      settledCharge === undefined
-        ? undefined
-        : this.users.settleCallCharge(call.userId, callLogId, settledCharge),
-      settleStats ? this.agents.settleCallStats(call.agentId, callLogId) : undefined,
-      settleStats ? this.dailyStats.settleCall(key, callLogId) : undefined,
+    const checkDeadline = (): void => {
+      const elapsed = this.clock.now() - readAt;
+      if (elapsed > FINALIZER_DEADLINE_MS) {
+        throw new FinalizerDeadlineExceeded(callLogId, elapsed);
+      }
+    };
+    const [charged] = await Promise.all([
+      due.charge ? this.charge(call, amount, checkDeadline) : undefined,
+      due.stats ? this.addToAgentStats(call, checkDeadline) : undefined,
+      due.stats ? this.addToDailyStats(call, checkDeadline) : undefined,
     ]);
-    await this.callLogs.recordFinalized(call._id, new Date());
+    await this.callLogs.recordFinalized(call._id, {
+      charge: charged === undefined ? undefined : { charged, shortfall: round4(amount - charged) },
+    });
     this.logger.debug(
-      `call ${callLogId} finalized (${call.status}, charged ${settledCharge ?? 0})`,
+      `call ${callLogId} finalized (${call.status}, charged ${charged ?? call.billing?.charged ?? 0})`,
     );
     return 'finalized';
   }
 
-  /** The fences of the effects in `which` (user, agent, roll-up document), read together. */
-  private async readFences(
-    call: CallLogDocument,
-    which: Effects,
-  ): Promise<{ user?: ChargeFence; agent?: AgentStatsFence; day?: DailyCallStatFence }> {
-    const callLogId = call._id.toString();
-    const [user, agent, day] = await Promise.all([
-      which.charge ? this.users.readChargeFence(call.userId, callLogId) : undefined,
-      which.stats ? this.agents.readStatsFence(call.agentId, callLogId) : undefined,
-      which.stats ? this.dailyStats.readFence(this.dailyKey(call), callLogId) : undefined,
-    ]);
-    return { user, agent, day };
+  private async bill(session: SessionDocument | null, durationSec: number): Promise<Bill> {
+    const costBreakdown: CostBreakdown = this.costs.calculate(durationSec, session?.usage);
+    return {
+      transcript: session ? await this.sessions.transcript(session) : '',
+      costBreakdown,
+      billing: { state: 'pending', amount: costBreakdown.total },
+    };
   }
 
   /**
-   * Applies the effects `due` says the call still needs, each in one conditional update on the
-   * fence read before `call` was (re)read. That order is what makes them exactly-once even for
-   * a finalizer that lost its lock: if another one applied an effect and already removed its
-   * marker, it had recorded the effect on the call before, so `call` does not list it as due;
-   * if it applied it after the fence was read, the fence moved and the update does not apply
-   * (`retry` lists it: read the fence and the call again). A marker still there means applied.
+   * Takes the call's amount from its user, once. Without a read when the balance covers it;
+   * otherwise the user tells whether the call was charged already (its marker, with the
+   * amount) or how much is left to take. Returns what the call was charged (0 without a user).
    */
-  private async applyEffects(
+  private async charge(
     call: CallLogDocument,
-    due: Effects,
-    fences: { user?: ChargeFence; agent?: AgentStatsFence; day?: DailyCallStatFence },
-  ): Promise<{ charged?: number; statsApplied: boolean; retry: Effects }> {
+    amount: number,
+    checkDeadline: () => void,
+  ): Promise<number> {
     const callLogId = call._id.toString();
-    const contribution = {
-      durationSec: call.durationSec ?? 0,
-      successful: isSuccessful(call.status),
-    };
-    const chargeUser = async (): Promise<number | null | undefined> => {
-      if (!due.charge) {
-        return undefined;
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt += 1) {
+      checkDeadline();
+      if (await this.users.chargeCallIfCovered(call.userId, callLogId, amount)) {
+        return amount;
       }
-      const fence = fences.user;
-      if (fence === undefined) {
-        return 0; // The user is gone: nothing to take.
+      const state = await this.users.readChargeState(call.userId, callLogId);
+      if (state === undefined) {
+        return 0;
       }
-      if (fence.charged !== undefined) {
-        return fence.charged;
+      if (state.charged !== undefined) {
+        return state.charged;
       }
-      return (
-        (await this.users.chargeCall(call.userId, callLogId, fence, call.billing?.amount ?? 0)) ??
-        null
+      if (state.credits >= amount) {
+        continue; // Topped up since the first try.
+      }
+      checkDeadline();
+      const charged = await this.users.chargeCallFromBalance(
+        call.userId,
+        callLogId,
+        state.credits,
+        amount,
       );
-    };
-    const addToAgent = async (): Promise<boolean | undefined> => {
-      const fence = fences.agent;
-      if (!due.stats || fence === undefined || fence.pending) {
-        return due.stats; // A missing agent has no stats to add to.
+      if (charged !== undefined) {
+        return charged;
       }
-      return this.agents.addCallToStats(call.agentId, callLogId, fence, contribution);
-    };
-    const addToDay = async (): Promise<boolean | undefined> => {
-      const fence = fences.day;
-      if (!due.stats || fence === undefined || fence.pending) {
-        return due.stats;
-      }
-      return this.dailyStats.addCall(this.dailyKey(call), callLogId, fence, {
-        ...contribution,
-        cost: call.costBreakdown?.total ?? 0,
-      });
-    };
-    const [charged, agentAdded, dayAdded] = await Promise.all([
-      chargeUser(),
-      addToAgent(),
-      addToDay(),
-    ]);
-    return {
-      charged: charged ?? undefined,
-      statsApplied: due.stats && agentAdded === true && dayAdded === true,
-      retry: { charge: charged === null, stats: due.stats && (!agentAdded || !dayAdded) },
-    };
+    }
+    throw new Error(`Could not charge call ${callLogId}: the user's balance keeps changing`);
   }
 
-  private dailyKey(call: CallLogDocument): DailyCallStatKey {
-    return {
-      userId: call.userId,
-      day: utcDay(call.createdAt),
-      agentId: call.agentId,
-      status: call.status,
-    };
+  /** Adds the call to its agent's stats once; an agent that is gone has none to add to. */
+  private async addToAgentStats(call: CallLogDocument, checkDeadline: () => void): Promise<void> {
+    const callLogId = call._id.toString();
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt += 1) {
+      const agent = await this.agents.readStats(call.agentId);
+      if (!agent) {
+        return;
+      }
+      checkDeadline();
+      if (
+        await this.agents.addCallToStats(call.agentId, callLogId, agent.stats, contribution(call))
+      ) {
+        return;
+      }
+      if (await this.agents.hasCallInStats(call.agentId, callLogId)) {
+        return;
+      }
+    }
+    throw new Error(`Could not add call ${callLogId} to its agent's stats: they keep changing`);
   }
+
+  /** Adds the call to its user's daily roll-up once. */
+  private async addToDailyStats(call: CallLogDocument, checkDeadline: () => void): Promise<void> {
+    const callLogId = call._id.toString();
+    const key = dailyCallStatKey(call);
+    const added = { ...contribution(call), cost: call.costBreakdown?.total ?? 0 };
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt += 1) {
+      checkDeadline();
+      if (await this.dailyStats.addCall(key, callLogId, added)) {
+        return;
+      }
+      if (await this.dailyStats.hasCall(key, callLogId)) {
+        return;
+      }
+    }
+    throw new Error(`Could not add call ${callLogId} to the daily roll-up: it keeps changing`);
+  }
+}
+
+/** What one finished call adds to its agent's stats. */
+function contribution(call: CallLogDocument): { durationSec: number; successful: boolean } {
+  return { durationSec: call.durationSec ?? 0, successful: isSuccessful(call.status) };
 }

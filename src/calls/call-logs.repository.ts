@@ -11,8 +11,6 @@ import {
   type CallStatus,
   type CostBreakdown,
   type PlacementState,
-  SETTLEMENT_STATES,
-  type SettlementState,
 } from './schemas/call-log.schema.js';
 
 export interface CallListFilter {
@@ -38,15 +36,23 @@ export interface StatusChange {
   recordingUrl?: string;
   exotelCallSid?: string;
   error?: { code: string; message: string };
+  /** With a terminal status: the bill, fixed together with the duration it prices. */
+  transcript?: string;
+  costBreakdown?: CostBreakdown;
+  billing?: { state: 'pending'; amount: number };
 }
 
-/** Calls whose agent-stats step has not reached `state` yet. */
-function settlementBefore(state: SettlementState): Record<string, unknown> {
-  const earlier = SETTLEMENT_STATES.slice(0, SETTLEMENT_STATES.indexOf(state));
-  return {
-    $or: [{ agentStatsState: { $exists: false } }, { agentStatsState: { $in: earlier } }],
-  };
+/** What the last step of finalization records (see CallLogsRepository.recordFinalized). */
+export interface FinalizationRecord {
+  /** The charge this finalization took or found, when the billing was still pending. */
+  charge?: { charged: number; shortfall: number };
 }
+
+/** A finalized call whose markers the sweep has not removed yet. */
+export type CallWithMarkers = Pick<
+  CallLogDocument,
+  '_id' | 'userId' | 'agentId' | 'status' | 'createdAt' | 'billing'
+>;
 
 function notDeferred(now: Date): Record<string, unknown> {
   return {
@@ -227,41 +233,51 @@ export class CallLogsRepository {
   }
 
   /**
-   * Records, in one round trip, the end-of-call effects applied: the charge (billing
-   * `pending` → `applied`) and the agent stats with the daily roll-up (→ `applied`). Each part
-   * is its own conditional update, so a part another finalizer recorded first stays as it is.
+   * The last step of finalization, one conditional update: billing and agent stats `done`, the
+   * call finalized at the server's time (what the marker sweep's retention counts from, so a
+   * finalizer delayed between preparing and sending this cannot date it earlier), and flagged
+   * as holding markers for the sweep. A call finalized before stays as it is.
    */
-  async recordApplied(
-    callLogId: Types.ObjectId,
-    applied: { charge?: { charged: number; shortfall: number }; agentStats: boolean },
-  ): Promise<void> {
-    const updates: Array<{ filter: Record<string, unknown>; set: Record<string, unknown> }> = [];
-    if (applied.charge) {
-      updates.push({
-        filter: { 'billing.state': 'pending' },
-        set: {
-          'billing.state': 'applied',
-          'billing.charged': applied.charge.charged,
-          'billing.shortfall': applied.charge.shortfall,
-        },
-      });
+  async recordFinalized(callLogId: Types.ObjectId, record: FinalizationRecord): Promise<void> {
+    const set: Record<string, unknown> = {
+      'billing.state': 'done',
+      agentStatsState: 'done',
+      markersPending: true,
+    };
+    if (record.charge) {
+      set['billing.charged'] = record.charge.charged;
+      set['billing.shortfall'] = record.charge.shortfall;
     }
-    if (applied.agentStats) {
-      updates.push({ filter: settlementBefore('applied'), set: { agentStatsState: 'applied' } });
-    }
-    await this.updateEach(callLogId, updates);
+    await this.callLogs
+      .updateOne(
+        { _id: callLogId, finalizedAt: { $exists: false } },
+        { $set: set, $currentDate: { finalizedAt: true } },
+      )
+      .exec();
   }
 
-  /**
-   * The last step, once the markers are settled: billing and agent stats `done` and the call
-   * finalized, in one round trip (each part conditional, moving forward only).
-   */
-  async recordFinalized(callLogId: Types.ObjectId, at: Date): Promise<void> {
-    await this.updateEach(callLogId, [
-      { filter: { 'billing.state': 'applied' }, set: { 'billing.state': 'done' } },
-      { filter: settlementBefore('done'), set: { agentStatsState: 'done' } },
-      { filter: { finalizedAt: { $exists: false } }, set: { finalizedAt: at } },
-    ]);
+  /** Finalized before `before` and still holding markers, oldest first (the marker sweep's batch). */
+  findWithMarkersFinalizedBefore(before: Date, limit: number): Promise<CallWithMarkers[]> {
+    return this.callLogs
+      .find(
+        { markersPending: true, finalizedAt: { $lt: before } },
+        { userId: 1, agentId: 1, status: 1, createdAt: 1, billing: 1 },
+      )
+      .sort({ finalizedAt: 1 })
+      .limit(limit)
+      .lean<CallWithMarkers[]>()
+      .exec();
+  }
+
+  /** Notes that the calls' markers are gone (the sweep's last step). */
+  async clearMarkersPending(callLogIds: readonly Types.ObjectId[]): Promise<void> {
+    await this.callLogs
+      .updateMany(
+        { _id: { $in: callLogIds } },
+        { $unset: { markersPending: 1 } },
+        { timestamps: false },
+      )
+      .exec();
   }
 
   async list(
@@ -361,22 +377,6 @@ export class CallLogsRepository {
         { timestamps: false },
       )
       .exec();
-  }
-
-  /** Several conditional `$set`s on one call, sent as one command, applied in order. */
-  private async updateEach(
-    callLogId: Types.ObjectId,
-    updates: Array<{ filter: Record<string, unknown>; set: Record<string, unknown> }>,
-  ): Promise<void> {
-    if (updates.length === 0) {
-      return;
-    }
-    await this.callLogs.bulkWrite(
-      updates.map(({ filter, set }) => ({
-        updateOne: { filter: { _id: callLogId, ...filter }, update: { $set: set } },
-      })),
-      { ordered: true },
-    );
   }
 
   private filterQuery(userId: string, filter: CallListFilter): Record<string, unknown> {

@@ -14,6 +14,7 @@ import { CallStatsService } from './call-stats.service.js';
 import { CallsController } from './calls.controller.js';
 import { CallsService } from './calls.service.js';
 import { DailyCallStatsRepository } from './daily-call-stats.repository.js';
+import { FinalizationClock } from './finalization-deadline.js';
 import { CallLog, CallLogSchema } from './schemas/call-log.schema.js';
 import { DailyCallStat, DailyCallStatSchema } from './schemas/daily-call-stat.schema.js';
 
@@ -43,11 +44,13 @@ const queues = BullModule.registerQueue(
     CallStatsService,
     DailyCallStatsRepository,
     CallEventsProcessor,
+    FinalizationClock,
   ],
   exports: [
     ActiveCallSlots,
     CallLogsRepository,
     CallLifecycleService,
+    DailyCallStatsRepository,
     queues,
     PhonesModule,
     SessionsModule,

@@ -3,7 +3,11 @@ import { InjectModel } from '@nestjs/mongoose';
 import { type Model, Types } from 'mongoose';
 import { isDuplicateKeyError } from '../users/users.repository.js';
 import type { CallStatus } from './schemas/call-log.schema.js';
-import { DailyCallStat, type DailyCallStatDocument } from './schemas/daily-call-stat.schema.js';
+import {
+  DailyCallStat,
+  type DailyCallStatDocument,
+  utcDay,
+} from './schemas/daily-call-stat.schema.js';
 
 /** Which roll-up document a call adds to. */
 export interface DailyCallStatKey {
@@ -13,6 +17,21 @@ export interface DailyCallStatKey {
   status: CallStatus;
 }
 
+/** The roll-up document a call adds to: its user, the UTC day it was created, agent, status. */
+export function dailyCallStatKey(call: {
+  userId: Types.ObjectId;
+  agentId: Types.ObjectId;
+  createdAt: Date;
+  status: CallStatus;
+}): DailyCallStatKey {
+  return {
+    userId: call.userId,
+    day: utcDay(call.createdAt),
+    agentId: call.agentId,
+    status: call.status,
+  };
+}
+
 /** What one finalized call adds. */
 export interface CallContribution {
   durationSec: number;
@@ -20,10 +39,10 @@ export interface CallContribution {
   successful: boolean;
 }
 
-/** What the exactly-once fence reads before adding a call. */
-export interface DailyCallStatFence {
-  count?: number;
-  pending: boolean;
+/** One rolled-up call whose marker may go (see DailyCallStatsRepository.removeMarkers). */
+export interface RollUpMarker {
+  key: DailyCallStatKey;
+  callLogId: string;
 }
 
 export type DailyCallStatRow = Pick<
@@ -60,38 +79,21 @@ export class DailyCallStatsRepository {
       .exec();
   }
 
-  /** Reads the fence of `key` for `callLogId`: the call count, and whether the call is added already. */
-  async readFence(key: DailyCallStatKey, callLogId: string): Promise<DailyCallStatFence> {
-    const current = await this.stats
-      .findOne(key, { count: 1, pendingCallIds: 1 })
-      .lean<Pick<DailyCallStatDocument, 'count' | 'pendingCallIds'>>()
-      .exec();
-    return {
-      count: current?.count,
-      pending: current?.pendingCallIds?.includes(callLogId) ?? false,
-    };
-  }
-
   /**
-   * Adds the call in one atomic upsert that applies only while the call's marker is absent and
-   * the count is still the one `fence` read (so a finalizer that lost its lock and read before
-   * another finished cannot add the call again). False when the document moved on meanwhile
-   * (read the fence again).
+   * Adds the call in one atomic upsert that applies only while the call's marker is absent.
+   * True when it added the call. False when the upsert ran into the unique key: either this
+   * call is there already (its marker kept the existing document from matching) or another
+   * call created the document first; `hasCall` tells which.
    */
   async addCall(
     key: DailyCallStatKey,
     callLogId: string,
-    fence: DailyCallStatFence,
     call: CallContribution,
   ): Promise<boolean> {
     try {
       const result = await this.stats
         .updateOne(
-          {
-            ...key,
-            pendingCallIds: { $ne: callLogId },
-            count: fence.count === undefined ? { $exists: false } : fence.count,
-          },
+          { ...key, pendingCallIds: { $ne: callLogId } },
           {
             $inc: {
               count: 1,
@@ -101,12 +103,11 @@ export class DailyCallStatsRepository {
             },
             $push: { pendingCallIds: callLogId },
           },
-          { upsert: fence.count === undefined },
+          { upsert: true },
         )
         .exec();
       return result.modifiedCount + result.upsertedCount === 1;
     } catch (error) {
-      // Another finalizer created the document first: the caller reads the fence again.
       if (isDuplicateKeyError(error)) {
         return false;
       }
@@ -114,8 +115,37 @@ export class DailyCallStatsRepository {
     }
   }
 
-  /** Removes the settled call's marker (second phase of addCall). */
-  async settleCall(key: DailyCallStatKey, callLogId: string): Promise<void> {
-    await this.stats.updateOne(key, { $pull: { pendingCallIds: callLogId } }).exec();
+  /** Whether the call's marker is on the document of `key` (it was added). */
+  async hasCall(key: DailyCallStatKey, callLogId: string): Promise<boolean> {
+    const found = await this.stats
+      .findOne({ ...key, pendingCallIds: callLogId }, { _id: 1 })
+      .lean()
+      .exec();
+    return found !== null;
+  }
+
+  /**
+   * Removes the markers of rolled-up calls (one `$pullAll` per document, in one bulk write);
+   * only for calls finalized longer ago than any finalizer may still act (see
+   * CallLifecycleService).
+   */
+  async removeMarkers(markers: readonly RollUpMarker[]): Promise<void> {
+    const byKey = new Map<string, { key: DailyCallStatKey; ids: string[] }>();
+    for (const marker of markers) {
+      const { userId, day, agentId, status } = marker.key;
+      const id = `${userId.toString()}|${day}|${agentId.toString()}|${status}`;
+      const group = byKey.get(id) ?? { key: marker.key, ids: [] };
+      group.ids.push(marker.callLogId);
+      byKey.set(id, group);
+    }
+    if (byKey.size === 0) {
+      return;
+    }
+    await this.stats.bulkWrite(
+      [...byKey.values()].map((group) => ({
+        updateOne: { filter: group.key, update: { $pullAll: { pendingCallIds: group.ids } } },
+      })),
+      { ordered: false },
+    );
   }
 }

@@ -14,6 +14,7 @@ import { Jobs, Queues } from '../infra/queue/queues.js';
 import { CallPlacementService } from '../telephony/call-placement.service.js';
 import { ExotelClient } from '../telephony/exotel/exotel.client.js';
 import { UsersRepository } from '../users/users.repository.js';
+import { MarkerSweepService } from './marker-sweep.service.js';
 
 export interface ReconciliationSummary {
   /** Placement jobs enqueued again for calls whose job was lost (e.g. Redis lost its data). */
@@ -24,6 +25,8 @@ export interface ReconciliationSummary {
   stillRunning: number;
   errors: number;
   refinalized: number;
+  /** Finalized calls whose exactly-once markers were removed (past their retention). */
+  markersRemoved: number;
 }
 
 const BATCH = 200;
@@ -38,7 +41,8 @@ const UNFINALIZED_GRACE_MS = 60_000;
  * Exotel's status callbacks can be lost. Calls stuck in a non-terminal status are checked
  * against Exotel's call details and finished through the same lifecycle path as a callback;
  * calls that never reached Exotel are failed with NEVER_PLACED. Terminal calls whose
- * end-of-call work was interrupted are finalized again.
+ * end-of-call work was interrupted are finalized again. Last, the exactly-once markers of
+ * calls finalized long enough ago are removed (MarkerSweepService).
  */
 @Injectable()
 export class CallReconciliationService {
@@ -48,6 +52,7 @@ export class CallReconciliationService {
     private readonly callLogs: CallLogsRepository,
     private readonly users: UsersRepository,
     private readonly lifecycle: CallLifecycleService,
+    private readonly markerSweep: MarkerSweepService,
     private readonly exotel: ExotelClient,
     private readonly placement: CallPlacementService,
     @InjectQueue(Queues.callPlacement) private readonly placementQueue: Queue<PlaceCallJob>,
@@ -64,6 +69,7 @@ export class CallReconciliationService {
       stillRunning: 0,
       errors: 0,
       refinalized: 0,
+      markersRemoved: 0,
     };
     const staleMs = this.config.maintenance.staleCallMinutes * 60_000;
     summary.requeued = await this.requeueLostPlacements(now, new Date(now.getTime() - staleMs));
@@ -91,6 +97,7 @@ export class CallReconciliationService {
         await this.defer(call, now, error);
       }
     }
+    summary.markersRemoved = await this.markerSweep.run(now);
     return summary;
   }
 

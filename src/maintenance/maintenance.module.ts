@@ -4,6 +4,7 @@ import { TelephonyModule } from '../telephony/telephony.module.js';
 import { BackupModule } from './backup/backup.module.js';
 import { CallReconciliationService } from './call-reconciliation.service.js';
 import { MaintenanceScheduler } from './maintenance.scheduler.js';
+import { MarkerSweepService } from './marker-sweep.service.js';
 import { SessionPurgeService } from './session-purge.service.js';
 import { SessionTimeoutService } from './session-timeout.service.js';
 
@@ -12,12 +13,14 @@ import { SessionTimeoutService } from './session-timeout.service.js';
   providers: [
     SessionTimeoutService,
     CallReconciliationService,
+    MarkerSweepService,
     SessionPurgeService,
     MaintenanceScheduler,
   ],
   exports: [
     SessionTimeoutService,
     CallReconciliationService,
+    MarkerSweepService,
     SessionPurgeService,
     MaintenanceScheduler,
     BackupModule,

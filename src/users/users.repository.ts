@@ -20,6 +20,20 @@ export interface NewUser {
   webhookToken: string;
 }
 
+/** What the user's document says about charging one call (see UsersRepository.readChargeState). */
+export interface ChargeState {
+  credits: number;
+  /** Set when the call's marker is there: it was charged this much. */
+  charged?: number;
+}
+
+/** One charged call whose marker may go (see UsersRepository.removeChargeMarkers). */
+export interface ChargeMarker {
+  userId: Types.ObjectId;
+  callLogId: string;
+  charged: number;
+}
+
 export interface UserListFilter {
   role?: UserRole;
   isActive?: boolean;
@@ -236,78 +250,110 @@ export class UsersRepository {
   }
 
   /**
-   * Takes up to `cost` credits for a call, at most once per call, even when a finalizer that
-   * lost its lock runs late: the call id is pushed into `pendingChargeCallIds` in the same
-   * atomic update that decrements the balance; the update applies only while the id is absent
-   * and while `chargeSequence` (bumped by every charge) is the one read before `stillDue` was
-   * asked. So if another finalizer charged this call and already removed its marker, it did so
-   * after marking the call charged, and `stillDue` (read after the sequence) says so. The
-   * balance never goes below 0. Returns the amount charged (also on a repeat), `undefined`
-   * when the user does not exist, `null` when the call is no longer due.
+   * Charges a call whose whole amount the balance covers, at most once per call: the call id
+   * (and `id|amount`) is pushed in the same atomic update that takes the credits, which only
+   * applies while the id is absent. `chargeSequence` counts the charges. False when it did not
+   * apply: the call was charged already, the balance is too small, or the user is gone
+   * (`readChargeState` tells which).
    */
-  async chargeCallOnce(
-    userId: Types.ObjectId | string,
+  async chargeCallIfCovered(
+    userId: Types.ObjectId,
     callLogId: string,
-    cost: number,
-    stillDue: () => Promise<boolean>,
-  ): Promise<number | null | undefined> {
-    for (let attempt = 0; attempt < 50; attempt += 1) {
-      const user = await this.users
-        .findById(userId, { credits: 1, pendingCharges: 1, chargeSequence: 1 })
-        .lean<Pick<UserDocument, 'credits' | 'pendingCharges' | 'chargeSequence'>>()
-        .exec();
-      if (!user) {
-        return undefined;
-      }
-      const previous = user.pendingCharges?.find((entry) => entry.startsWith(`${callLogId}|`));
-      if (previous !== undefined) {
-        return Number(previous.slice(callLogId.length + 1));
-      }
-      if (!(await stillDue())) {
-        return null;
-      }
-      const charge = Math.max(0, Math.min(user.credits, cost));
-      const sequence =
-        user.chargeSequence === undefined
-          ? { chargeSequence: { $exists: false } }
-          : { chargeSequence: user.chargeSequence };
-      const result = await this.users
-        .updateOne(
-          {
-            _id: userId,
-            credits: user.credits,
-            ...sequence,
-            pendingChargeCallIds: { $ne: callLogId },
-          },
-          {
-            $inc: { credits: -charge, chargeSequence: 1 },
-            $push: { pendingChargeCallIds: callLogId, pendingCharges: `${callLogId}|${charge}` },
-          },
-        )
-        .exec();
-      if (result.modifiedCount === 1) {
-        await this.changed(userId);
-        return charge;
-      }
-    }
-    throw new Error(
-      `Could not charge call ${callLogId}: the balance of user ${userId.toString()} keeps changing`,
-    );
-  }
-
-  /** Removes the settled call's markers (second phase of chargeCallOnce). */
-  async settleCallCharge(
-    userId: Types.ObjectId | string,
-    callLogId: string,
-    charged: number,
-  ): Promise<void> {
-    await this.users
+    amount: number,
+  ): Promise<boolean> {
+    const result = await this.users
       .updateOne(
-        { _id: userId },
-        { $pull: { pendingChargeCallIds: callLogId, pendingCharges: `${callLogId}|${charged}` } },
+        { _id: userId, credits: { $gte: amount }, pendingChargeCallIds: { $ne: callLogId } },
+        this.chargeUpdate(callLogId, amount),
       )
       .exec();
+    if (result.modifiedCount !== 1) {
+      return false;
+    }
     await this.changed(userId);
+    return true;
+  }
+
+  /** The balance, and what the call was charged if its marker is there; undefined without the user. */
+  async readChargeState(
+    userId: Types.ObjectId,
+    callLogId: string,
+  ): Promise<ChargeState | undefined> {
+    const user = await this.users
+      .findById(userId, { credits: 1, pendingCharges: 1 })
+      .lean<Pick<UserDocument, 'credits' | 'pendingCharges'>>()
+      .exec();
+    if (!user) {
+      return undefined;
+    }
+    const previous = user.pendingCharges?.find((entry) => entry.startsWith(`${callLogId}|`));
+    return {
+      credits: user.credits,
+      charged: previous === undefined ? undefined : Number(previous.slice(callLogId.length + 1)),
+    };
+  }
+
+  /**
+   * Charges what is left of a balance smaller than the call's amount (never below 0), once per
+   * call like chargeCallIfCovered, and only while the balance is still the `credits` read.
+   * Returns the amount charged, or undefined when it did not apply (read the state again).
+   */
+  async chargeCallFromBalance(
+    userId: Types.ObjectId,
+    callLogId: string,
+    credits: number,
+    amount: number,
+  ): Promise<number | undefined> {
+    const charge = Math.max(0, Math.min(credits, amount));
+    const result = await this.users
+      .updateOne(
+        { _id: userId, credits, pendingChargeCallIds: { $ne: callLogId } },
+        this.chargeUpdate(callLogId, charge),
+      )
+      .exec();
+    if (result.modifiedCount !== 1) {
+      return undefined;
+    }
+    await this.changed(userId);
+    return charge;
+  }
+
+  /**
+   * Removes the markers of charged calls (one `$pullAll` per user, in one bulk write). Only for
+   * calls finalized longer ago than any finalizer may still act on what it read (see
+   * CallLifecycleService): a marker is what keeps a late duplicate charge from applying.
+   */
+  async removeChargeMarkers(markers: readonly ChargeMarker[]): Promise<void> {
+    const byUser = new Map<string, { userId: Types.ObjectId; ids: string[]; entries: string[] }>();
+    for (const marker of markers) {
+      const key = marker.userId.toString();
+      const group = byUser.get(key) ?? { userId: marker.userId, ids: [], entries: [] };
+      group.ids.push(marker.callLogId);
+      group.entries.push(`${marker.callLogId}|${marker.charged}`);
+      byUser.set(key, group);
+    }
+    if (byUser.size === 0) {
+      return;
+    }
+    await this.users.bulkWrite(
+      [...byUser.values()].map((group) => ({
+        updateOne: {
+          filter: { _id: group.userId },
+          update: { $pullAll: { pendingChargeCallIds: group.ids, pendingCharges: group.entries } },
+        },
+      })),
+      { ordered: false },
+    );
+    for (const group of byUser.values()) {
+      await this.changed(group.userId);
+    }
+  }
+
+  private chargeUpdate(callLogId: string, charge: number): Record<string, unknown> {
+    return {
+      $inc: { credits: -charge, chargeSequence: 1 },
+      $push: { pendingChargeCallIds: callLogId, pendingCharges: `${callLogId}|${charge}` },
+    };
   }
 
   /** After any write: the cached profile may no longer match the document. */

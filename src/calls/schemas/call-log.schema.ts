@@ -45,9 +45,10 @@ export const SETTLEMENT_STATES = ['pending', 'applied', 'done'] as const;
 export type SettlementState = (typeof SETTLEMENT_STATES)[number];
 
 /**
- * Charging progress of a finished call (two-phase, so a crash at any step is completed by a
- * retry without charging twice): `pending` = amount fixed; `applied` = credits taken from the
- * user; `done` = the user's pending marker removed.
+ * Charging progress of a finished call: `pending` = amount fixed (with the terminal status, or
+ * before the charge), so a retry charges the same amount; `done` = charged and the call
+ * finalized. `applied` (credits taken, call not finalized yet) is only found on calls a crash
+ * cut short before finalization recorded the two steps in one write.
  */
 @Schema({ _id: false })
 export class CallBilling {
@@ -114,14 +115,19 @@ export class CallLog {
   @Prop({ type: MongooseSchema.Types.Mixed }) metadata?: Record<string, unknown>;
   @Prop({ type: SchemaFactory.createForClass(CallError) }) error?: CallError;
   @Prop({ type: SchemaFactory.createForClass(CallBilling) }) billing?: CallBilling;
-  /** Progress of adding this call to its agent's stats (same two-phase scheme as billing). */
+  /** Progress of adding this call to its agent's stats and the daily roll-up (as billing). */
   @Prop({ type: String, enum: SETTLEMENT_STATES }) agentStatsState?: SettlementState;
   @Prop({ type: SchemaFactory.createForClass(CallPlacement) }) placement?: CallPlacement;
   @Prop({ type: SchemaFactory.createForClass(CallReconcileState) }) reconcile?: CallReconcileState;
   /** When POST /calls/:id/hangup asked the carrier to end the call. */
   @Prop({ type: Date }) hangupRequestedAt?: Date;
-  /** Set when every end-of-call step (session, transcript, charge, stats) is complete. */
+  /** Set when every end-of-call step (session, transcript, charge, stats) is complete (server time). */
   @Prop({ type: Date }) finalizedAt?: Date;
+  /**
+   * True from finalization until the marker sweep removed this call's markers from the user,
+   * the agent and the roll-up document (MARKER_RETENTION_MS after `finalizedAt`).
+   */
+  @Prop({ type: Boolean }) markersPending?: boolean;
 }
 
 export type CallLogDocument = CallLog & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };
