@@ -15,6 +15,8 @@ import { QueueDashboardAccess } from './metrics/queue-dashboard-access.js';
 import { guardQueueDashboardRoutes } from './metrics/queue-dashboard-access.hook.js';
 import { QueueDashboardPaths } from './metrics/queue-dashboard.paths.js';
 import { APP_CONFIG } from './config/config.module.js';
+import { HEALTH_MODELS, healthOpenApiPaths, registerHealthRoutes } from './health/health.routes.js';
+import { HealthService } from './health/health.service.js';
 
 export const API_PREFIX = 'api/v1';
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
@@ -39,7 +41,10 @@ function setUpSwagger(app: NestFastifyApplication): void {
       .setVersion('1')
       .addBearerAuth()
       .build(),
+    { extraModels: HEALTH_MODELS },
   );
+  // The health routes are Fastify's own (see registerHealthRoutes): Nest does not list them.
+  Object.assign(document.paths, healthOpenApiPaths(API_PREFIX));
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
 }
 
@@ -108,6 +113,7 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
   });
 
   await app.register(helmet, { contentSecurityPolicy: false });
+  registerHealthRoutes(fastify, app.get(HealthService), API_PREFIX);
   app.enableCors({ origin: config.corsOrigins, credentials: false });
   app.setGlobalPrefix(API_PREFIX, { exclude: ['docs', 'docs-json'] });
   app.useGlobalPipes(

@@ -47,6 +47,37 @@ describe('health', () => {
       expect(response.body.paths['/api/v1/auth/me'].get.security).toEqual([{ bearer: [] }]);
     });
 
+    it('documents both probes in the OpenAPI document with their response models', async () => {
+      const document = (await call(context.app, 'GET', '/docs-json')).body;
+      const schemaOf = (path: string, status: string) =>
+        document.paths[path].get.responses[status].content['application/json'].schema.$ref;
+      expect(schemaOf('/api/v1/health', '200')).toBe('#/components/schemas/LivenessResponse');
+      expect(schemaOf('/api/v1/health/ready', '200')).toBe(
+        '#/components/schemas/ReadinessResponse',
+      );
+      expect(schemaOf('/api/v1/health/ready', '503')).toBe(
+        '#/components/schemas/ReadinessResponse',
+      );
+      expect(document.components.schemas.ReadinessResponse.properties).toHaveProperty('down');
+      expect(document.paths['/api/v1/health'].get.security).toBeUndefined();
+    });
+
+    it('answers probes without browser headers, which other routes keep', async () => {
+      const origin = { origin: 'https://app.example.com' };
+      for (const path of ['/api/v1/health', '/api/v1/health/ready']) {
+        const probe = await call(context.app, 'GET', path, { headers: origin });
+        expect(probe.status).toBe(200);
+        expect(probe.headers['x-content-type-options']).toBeUndefined();
+        expect(probe.headers['access-control-allow-origin']).toBeUndefined();
+        expect(probe.headers['x-request-id']).toEqual(expect.any(String));
+      }
+      const person = await call(context.app, 'GET', '/api/v1/auth/me', { headers: origin });
+      expect(person.status).toBe(401);
+      expect(person.headers['x-content-type-options']).toBe('nosniff');
+      expect(person.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(person.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    });
+
     it('gives every response an x-request-id, a fresh one per request', async () => {
       const first = await call(context.app, 'GET', '/api/v1/health');
       const second = await call(context.app, 'GET', '/api/v1/health');

@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { HealthController } from './health.controller.js';
 import { HealthService } from './health.service.js';
 
-@Module({ controllers: [HealthController], providers: [HealthService] })
+/** The checks; their routes are plain Fastify routes (health.routes.ts), not a controller. */
+@Module({ providers: [HealthService], exports: [HealthService] })
 export class HealthModule {}

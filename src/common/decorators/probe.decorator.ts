@@ -7,6 +7,16 @@ import { Public } from './public.decorator.js';
 export const PROBE_ROUTE = 'probe';
 
 /**
+ * The Fastify route config of a probe: marked as one, without helmet and CORS headers. Given
+ * as it is to probes served by Fastify alone (the health routes), through @Probe() to others.
+ */
+export const PROBE_ROUTE_CONFIG = Object.freeze({
+  [PROBE_ROUTE]: true,
+  helmet: { skipRoute: true },
+  cors: false,
+});
+
+/**
  * A route polled by machines (liveness and readiness probes, metrics scrapes): called every few
  * seconds by every replica's orchestrator and scraper, so it must not pay for what serves
  * people. No bearer token (a scrape checks its own), no rate limit in Redis, no request
@@ -14,11 +24,7 @@ export const PROBE_ROUTE = 'probe';
  * A method decorator: Fastify route config is read from the handler only.
  */
 export const Probe = (): MethodDecorator =>
-  applyDecorators(
-    Public(),
-    SkipThrottle(),
-    RouteConfig({ [PROBE_ROUTE]: true, helmet: { skipRoute: true }, cors: false }),
-  );
+  applyDecorators(Public(), SkipThrottle(), RouteConfig({ ...PROBE_ROUTE_CONFIG }));
 
 /** Whether a Fastify request was routed to a probe route. */
 export function isProbeRoute(routeConfig: object | undefined): boolean {
