@@ -17,6 +17,7 @@ const ALL_IDS = [
   '003-first-admin',
   '004-conversation-turns',
   '005-daily-call-stats',
+  '006-finalization-sweep-indexes',
 ];
 const ZEROED_STATS = { totalCalls: 0, totalDuration: 0, avgDuration: 0, successRate: 0 };
 
@@ -65,7 +66,7 @@ describe('migrations', () => {
     expect(status.every((entry) => entry.description.length > 0)).toBe(true);
   });
 
-  it('applies 001 to 005 in order, creating the unique indexes', async () => {
+  it('applies 001 to 006 in order, creating the unique indexes', async () => {
     const { db, runner } = await freshDatabase();
     expect(await runner.up()).toEqual(ALL_IDS);
     const status = await runner.status();
@@ -87,6 +88,10 @@ describe('migrations', () => {
     await expect(db.collection('users').insertOne({ email: 'same@example.com' })).rejects.toThrow(
       /duplicate key/i,
     );
+    expect(await indexOf(db, 'calllogs', 'markersPending_1_finalizedAt_1')).toMatchObject({
+      key: { markersPending: 1, finalizedAt: 1 },
+    });
+    expect(await indexOf(db, 'calllogs', 'finalizedAt_1_updatedAt_1')).toBeDefined();
     expect(await db.collection('migrations_lock').countDocuments()).toBe(0);
   });
 
@@ -102,6 +107,9 @@ describe('migrations', () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
 
+    expect(await runner.down()).toBe('006-finalization-sweep-indexes');
+    expect(await indexOf(db, 'calllogs', 'markersPending_1_finalizedAt_1')).toBeUndefined();
+    expect(await indexOf(db, 'calllogs', 'finalizedAt_1_updatedAt_1')).toBeUndefined();
     expect(await runner.down()).toBe('005-daily-call-stats');
     expect(
       (await db.listCollections({ name: 'dailycallstats' }, { nameOnly: true }).toArray()).length,
@@ -127,6 +135,7 @@ describe('migrations', () => {
   it('002 gives zeroed stats to agents lacking them, keeps existing ones, and down removes them', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
+    await runner.down();
     await runner.down();
     await runner.down();
     await runner.down();
@@ -159,10 +168,12 @@ describe('migrations', () => {
       '003-first-admin',
       '004-conversation-turns',
       '005-daily-call-stats',
+      '006-finalization-sweep-indexes',
     ]);
     expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
     expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
 
+    await runner.down();
     await runner.down();
     await runner.down();
     await runner.down();
@@ -174,6 +185,7 @@ describe('migrations', () => {
   it('005 builds the daily roll-up from settled calls only, the same when run again', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
+    await runner.down();
     await runner.down();
     const userId = new ObjectId();
     const agentId = new ObjectId();
@@ -211,7 +223,7 @@ describe('migrations', () => {
         .sort({ day: 1, status: 1 })
         .toArray();
 
-    expect(await runner.up()).toEqual(['005-daily-call-stats']);
+    expect(await runner.up()).toEqual(['005-daily-call-stats', '006-finalization-sweep-indexes']);
     const built = await rollUp();
     expect(built).toEqual([
       { day: '2026-03-10', status: 'busy', count: 1, durationSec: 0, cost: 0, successes: 0 },
@@ -248,6 +260,7 @@ describe('migrations', () => {
     expect(await bcrypt.compare('admin password 1', admin?.password as string)).toBe(true);
     expect(admin?.webhookToken).toEqual(expect.any(String));
     // 003's down removes the admin it created while it was never used.
+    expect(await runner.down()).toBe('006-finalization-sweep-indexes');
     expect(await runner.down()).toBe('005-daily-call-stats');
     expect(await runner.down()).toBe('004-conversation-turns');
     expect(await runner.down()).toBe('003-first-admin');
@@ -304,6 +317,7 @@ describe('migrations', () => {
         MIGRATIONS,
       );
       // As when ADMIN_EMAIL is set after the squatter registered and 003 runs (again).
+      expect(await runner.down()).toBe('006-finalization-sweep-indexes');
       expect(await runner.down()).toBe('005-daily-call-stats');
       expect(await runner.down()).toBe('004-conversation-turns');
       expect(await runner.down()).toBe('003-first-admin');
@@ -311,6 +325,7 @@ describe('migrations', () => {
         '003-first-admin',
         '004-conversation-turns',
         '005-daily-call-stats',
+        '006-finalization-sweep-indexes',
       ]);
 
       expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(

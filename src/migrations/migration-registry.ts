@@ -3,6 +3,7 @@ import { migration as addAgentStats } from '../../migrations/002-add-agent-stats
 import { migration as firstAdmin } from '../../migrations/003-first-admin.js';
 import { migration as conversationTurns } from '../../migrations/004-conversation-turns.js';
 import { migration as dailyCallStats } from '../../migrations/005-daily-call-stats.js';
+import { migration as finalizationSweepIndexes } from '../../migrations/006-finalization-sweep-indexes.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in the order they apply. */
@@ -12,4 +13,5 @@ export const MIGRATIONS: readonly Migration[] = [
   firstAdmin,
   conversationTurns,
   dailyCallStats,
+  finalizationSweepIndexes,
 ];
