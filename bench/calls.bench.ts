@@ -8,6 +8,10 @@ import type { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type Db, type Document, ObjectId } from 'mongodb';
 import { CallEventsProcessor } from '../src/calls/call-events.processor.js';
+import {
+  DatabaseCommandCounter,
+  type DatabaseCommandCounts,
+} from '../src/infra/commands/database-command-counter.js';
 import { MARKER_RETENTION_MS } from '../src/calls/finalization-deadline.js';
 import { Queues } from '../src/infra/queue/queues.js';
 import { MarkerSweepService } from '../src/maintenance/marker-sweep.service.js';
@@ -602,6 +606,20 @@ async function cleanRedis(redisUrl: string, queuePrefix: string, keys: string[])
   }
 }
 
+/** `MongoDB n (by command); Redis m (by command)`, per unit of work. */
+function commandLine(counts: DatabaseCommandCounts, units: number): string {
+  const per = (value: number): string => (value / units).toFixed(2);
+  const breakdown = (byName: Record<string, number>): string =>
+    Object.entries(byName)
+      .sort(([, left], [, right]) => right - left)
+      .map(([name, count]) => `${name} ${per(count)}`)
+      .join(', ');
+  return (
+    `MongoDB ${per(counts.mongoTotal)} (${breakdown(counts.mongo) || 'none'}); ` +
+    `Redis ${per(counts.redisTotal)} (${breakdown(counts.redis) || 'none'})`
+  );
+}
+
 function machineNotes(environment: BenchEnvironment, databases: BenchDatabases): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return [
@@ -723,14 +741,18 @@ async function main(): Promise<boolean> {
       failedAttempts += 1;
     });
 
+    const counter = bench.app.get(DatabaseCommandCounter);
     const alone = Math.floor(requests.length / 4);
     await eventsWorker.pause();
+    const beforeAcks = counter.snapshot();
     const webhookAlone = await stormOnWorker({
       baseUrl: bench.baseUrl,
       requests: requests.slice(0, alone),
       inFlight: IN_FLIGHT,
     });
+    const ackCommands = counter.since(beforeAcks);
     const queuedWhilePaused = await pendingJobs(eventsQueue);
+    const beforeProcessing = counter.snapshot();
     await eventsWorker.resume();
     const resumedAt = performance.now();
     const whileProcessing = await stormOnWorker({
@@ -743,6 +765,9 @@ async function main(): Promise<boolean> {
     const pendingAfterAcks = await pendingJobs(eventsQueue);
     const drained = await waitForDrain(eventsQueue, DRAIN_TIMEOUT_MS);
     const drainedAt = performance.now();
+    // Also holds the acknowledgements of the second phase, which the first shows to cost no
+    // MongoDB command; BullMQ's own Redis traffic on its duplicated connections is not counted.
+    const processingCommands = counter.since(beforeProcessing);
     const failedJobs = (await eventsQueue.getJobCounts('failed')).failed ?? 0;
 
     const processingSeconds = (drainedAt - resumedAt) / 1000;
@@ -792,6 +817,11 @@ async function main(): Promise<boolean> {
     );
     print(
       `  goal >= ${GOALS.eventsPerSecond} events/s          ${eventsMet ? 'PASS' : 'MISS'} (${eventsPerSecond.toFixed(1)})`,
+    );
+    print("  database commands (the app's counter; they hold on any server)");
+    print(`    per callback acknowledged (worker paused)  ${commandLine(ackCommands, alone)}`);
+    print(
+      `    per call, all its events processed and finalized  ${commandLine(processingCommands, calls.length)}`,
     );
 
     // Markers stay MARKER_RETENTION_MS after finalization; the sweep as it runs by then. Calls
