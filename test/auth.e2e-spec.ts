@@ -603,6 +603,11 @@ describe('auth', () => {
           );
         }
         expect(statuses).toEqual([200, 200, 200, 429]);
+        // The limit and the token are checked together; a refused limit still answers first.
+        const forged = { token: 'not.a.jwt', remoteAddress: address };
+        expect((await call(throttled.app, 'GET', '/api/v1/auth/me', forged)).status).toBe(429);
+        const elsewhere = { token: 'not.a.jwt', remoteAddress: `${address}1` };
+        expect((await call(throttled.app, 'GET', '/api/v1/auth/me', elsewhere)).status).toBe(401);
       } finally {
         await throttled.close();
       }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
+import { ThrottlerGuard } from '@nestjs/throttler';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { UsersModule } from '../users/users.module.js';
@@ -13,6 +14,7 @@ import { FailedAttemptsLimiter } from './failed-attempts.limiter.js';
 import { PasswordAttemptsInterceptor } from './password-attempts.interceptor.js';
 import { PasswordHasher } from './password-hasher.js';
 import { RegisterThrottleGuard } from './register-throttle.guard.js';
+import { ThrottledAuthGuard } from './throttled-auth.guard.js';
 
 @Module({
   imports: [
@@ -31,6 +33,8 @@ import { RegisterThrottleGuard } from './register-throttle.guard.js';
     PasswordHasher,
     AccessTokenVerifier,
     JwtAuthGuard,
+    ThrottlerGuard,
+    ThrottledAuthGuard,
     RegisterThrottleGuard,
     FailedAttemptsLimiter,
     PasswordAttemptsInterceptor,
@@ -45,6 +49,7 @@ import { RegisterThrottleGuard } from './register-throttle.guard.js';
     FailedAttemptsLimiter,
     PasswordAttemptsInterceptor,
     DashboardSessionTokens,
+    ThrottledAuthGuard,
   ],
 })
 export class AuthModule {}
