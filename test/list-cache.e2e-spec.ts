@@ -13,7 +13,7 @@ import { createTestContext, type TestContext } from './support/test-app.js';
 type Body = Record<string, any>;
 
 /**
- * The list caches of agents and phones (`cache:api:{route}:{userId}:{generation}:{params}`).
+ * The list caches of agents and phones (`cache:api:{route}:{userId}:page:{params}`).
  * To tell a cached answer from a fresh one, documents are written straight into the database,
  * behind the API's back: a cached list does not show them, a fresh one does.
  */
@@ -104,6 +104,20 @@ describe('list caches', () => {
 
       await insertAgentBehindTheApi(user, 'Hidden');
       expect(await listNames(user)).toEqual(['First']);
+    });
+
+    it('never serves a page stored under an earlier generation of the user’s lists', async () => {
+      const user = await newUser();
+      await createAgent(context, user, { name: 'Current' });
+      expect(await listNames(user)).toEqual(['Current']);
+      const [key] = await scanKeys(`cache:api:agents:list:${user.id}:*`);
+      const stale = JSON.stringify({ data: [{ name: 'Stale' }], meta: { page: 1, limit: 20 } });
+      await context.redis.set(key ?? '', `an-earlier-generation\n${stale}`, 'PX', 60_000);
+      expect(await listNames(user)).toEqual(['Current']);
+      // Loaded again and stored behind the current generation, then served from Redis.
+      expect(await context.redis.get(key ?? '')).not.toContain('Stale');
+      await insertAgentBehindTheApi(user, 'Hidden');
+      expect(await listNames(user)).toEqual(['Current']);
     });
 
     it('shows the user’s own create, update and delete on the very next read', async () => {

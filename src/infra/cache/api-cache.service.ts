@@ -5,16 +5,18 @@ import { type JsonText, toJsonText } from '../../common/decorators/json-text.dec
 import { REDIS_CLIENT } from '../redis/redis.module.js';
 import { RedisKeys } from '../redis/redis-keys.js';
 
-// A generation outlives every entry written under it, so an expired generation never
-// resurrects stale entries.
+// A generation outlives every entry written under it, so an expired generation (read as '0'
+// again) never matches a page stored before it expired.
 const GENERATION_TTL_MS = 24 * 3600 * 1000;
 
 /**
- * Response cache for API lists (`cache:api:{route}:{params}`). Each (route, owner) pair has
- * a generation id inside its keys; a write replaces the generation, so every cached page of
- * that owner becomes unreachable at once, with no key scan and no race with a slow reader.
- * Pages are kept as the JSON the route answers and served as they are (no parsing and
- * serializing again on a hit).
+ * Response cache for API lists (`cache:api:{route}:{ownerId}:page:{params}`). Each (route,
+ * owner) pair has a generation id, and each page is stored behind the generation it was loaded
+ * under (`{generation}\n{json}`); a write replaces the generation, so every cached page of that
+ * owner becomes stale at once, with no key scan and no race with a slow reader (its page carries
+ * the generation it read before loading). A read fetches the generation and the page together
+ * (one MGET, one round trip). Pages are kept as the JSON the route answers and served as they
+ * are (no parsing and serializing again on a hit).
  */
 @Injectable()
 export class ApiCacheService {
@@ -29,16 +31,20 @@ export class ApiCacheService {
     ttlSeconds: number,
     load: () => Promise<T>,
   ): Promise<JsonText<T>> {
-    const key = await this.buildKey(route, ownerId, params).catch(() => undefined);
-    if (key === undefined) {
+    const key = this.pageKey(route, ownerId, params);
+    const read = await this.redis
+      .mget(this.generationKey(route, ownerId), key)
+      .catch(() => undefined);
+    if (read === undefined) {
       return toJsonText(await load());
     }
-    const cached = await this.redis.get(key).catch(() => null);
-    if (cached !== null) {
-      return cached as JsonText<T>;
+    const [generation, cached] = read;
+    const tag = `${generation ?? '0'}\n`;
+    if (cached?.startsWith(tag)) {
+      return cached.slice(tag.length) as JsonText<T>;
     }
     const fresh = toJsonText(await load());
-    await this.redis.set(key, fresh, 'PX', ttlSeconds * 1000).catch((error: unknown) => {
+    await this.redis.set(key, tag + fresh, 'PX', ttlSeconds * 1000).catch((error: unknown) => {
       this.logger.warn(`cache write failed for ${key}: ${String(error)}`);
     });
     return fresh;
@@ -53,19 +59,13 @@ export class ApiCacheService {
     return RedisKeys.apiCache(`${route}:generation`, ownerId);
   }
 
-  private async buildKey(
-    route: string,
-    ownerId: string,
-    params: Record<string, unknown>,
-  ): Promise<string> {
-    const generation = (await this.redis.get(this.generationKey(route, ownerId))) ?? '0';
+  private pageKey(route: string, ownerId: string, params: Record<string, unknown>): string {
     const canonicalParams = Object.keys(params)
       .sort()
       .filter((name) => params[name] !== undefined)
       .map((name) => `${name}=${encodeURIComponent(String(params[name]))}`)
       .join('&');
-    // `json:` tells these entries (the JSON itself) from those of the earlier cache store,
-    // which wrapped each value in an envelope of its own.
-    return RedisKeys.apiCache(route, `${ownerId}:${generation}:json:${canonicalParams}`);
+    // `page:` tells these entries (generation, then JSON) from those of earlier formats.
+    return RedisKeys.apiCache(route, `${ownerId}:page:${canonicalParams}`);
   }
 }
