@@ -138,4 +138,42 @@ describe('finalization command budget', () => {
     expect(late.counts.mongoTotal, breakdown(late.counts)).toBeLessThanOrEqual(STALE_EVENT_BUDGET);
     expect((await storedCall(callLogId))?.status).toBe('completed');
   });
+
+  it('keeps to the budget when calls of one agent end at once: the agent stats never conflict', async () => {
+    const CALLS = 12;
+    const answered = await Promise.all(Array.from({ length: CALLS }, () => answeredCall()));
+    const agentId = (await storedCall(answered[0]?.callLogId ?? ''))?.agentId as ObjectId;
+    const agentDocument = () => context.db.collection('agents').findOne({ _id: agentId });
+    const before = (await agentDocument())?.stats as Record<string, number>;
+
+    const { counts } = await countCommands(context.app, async () => {
+      const url = (callLogId: string) =>
+        context.app.get(TelephonyService).statusCallbackUrl(callLogId);
+      const delivered = await Promise.all(
+        answered.map(({ callLogId, callSid }) =>
+          fake.sendStatusCallback(url(callLogId), {
+            CallSid: callSid,
+            Status: 'completed',
+            EventType: 'terminal',
+            ConversationDuration: 30,
+          }),
+        ),
+      );
+      expect(delivered.every((response) => response.status === 200)).toBe(true);
+      await waitForQueuesDrained(context.app, [Queues.callEvents]);
+    });
+
+    const agent = await agentDocument();
+    expect(agent?.stats).toMatchObject({
+      totalCalls: before.totalCalls + CALLS,
+      totalDuration: before.totalDuration + CALLS * 30,
+    });
+    expect(agent?.pendingStatCallIds).toEqual(
+      expect.arrayContaining(answered.map(({ callLogId }) => callLogId)),
+    );
+    for (const { callLogId } of answered) {
+      expect((await storedCall(callLogId))?.billing).toMatchObject({ state: 'done' });
+    }
+    expect(counts.mongoTotal, breakdown(counts)).toBeLessThanOrEqual(CALLS * FINALIZATION_BUDGET);
+  });
 });

@@ -1,6 +1,6 @@
 import type { AgentResponse } from './dto/agent.dto.js';
 import type { AgentDocument } from './schemas/agent.schema.js';
-import { zeroAgentStats } from './schemas/agent.schema.js';
+import { currentAgentStats } from './schemas/agent.schema.js';
 
 export function toAgentResponse(agent: AgentDocument): AgentResponse {
   return {
@@ -8,7 +8,7 @@ export function toAgentResponse(agent: AgentDocument): AgentResponse {
     name: agent.name,
     config: agent.config,
     isActive: agent.isActive,
-    stats: agent.stats ?? zeroAgentStats(),
+    stats: currentAgentStats(agent.stats),
     createdAt: agent.createdAt,
     updatedAt: agent.updatedAt,
   };

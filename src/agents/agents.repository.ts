@@ -9,6 +9,8 @@ import {
   Agent,
   type AgentDocument,
   type AgentStats,
+  averageDuration,
+  successRate,
   zeroAgentStats,
 } from './schemas/agent.schema.js';
 
@@ -105,11 +107,13 @@ export class AgentsRepository {
   }
 
   /**
-   * Adds one finished call to the stats read by `readStats`, at most once per call: the call id
-   * is pushed in the same atomic update, which only applies while it is absent. The update is
-   * also conditional on the counters read, so the averages set with them are those of the new
-   * totals. False when it did not apply: the call is counted already (`hasCallInStats`), or
-   * another call was counted meanwhile (read the stats again).
+   * Adds one finished call to the agent's stats, at most once per call: the totals move with
+   * `$inc` and the call id is pushed in the same atomic update, which only applies while the
+   * id is absent. So concurrent calls of one agent never conflict (no retry), and a repeat is
+   * turned away. The stored averages are set from `before` (read just earlier) plus this call:
+   * exact unless another call of the agent was counted in between, when they lag by that call
+   * until the next one; responses derive both from the totals (`toAgentResponse`). False when
+   * it did not apply: the call was counted already, or the agent is gone.
    */
   async addCallToStats(
     agentId: Types.ObjectId,
@@ -117,41 +121,28 @@ export class AgentsRepository {
     before: AgentStats | undefined,
     call: { durationSec: number; successful: boolean },
   ): Promise<boolean> {
+    const success = call.successful ? 1 : 0;
     const totalCalls = (before?.totalCalls ?? 0) + 1;
     const totalDuration = (before?.totalDuration ?? 0) + call.durationSec;
-    const successfulCalls = (before?.successfulCalls ?? 0) + (call.successful ? 1 : 0);
-    const unchanged = (value: number | undefined) => value ?? { $exists: false };
+    const successfulCalls = (before?.successfulCalls ?? 0) + success;
     const result = await this.agents
       .updateOne(
+        { _id: agentId, pendingStatCallIds: { $ne: callLogId } },
         {
-          _id: agentId,
-          pendingStatCallIds: { $ne: callLogId },
-          'stats.totalCalls': unchanged(before?.totalCalls),
-          'stats.totalDuration': unchanged(before?.totalDuration),
-          'stats.successfulCalls': unchanged(before?.successfulCalls),
-        },
-        {
+          $inc: {
+            'stats.totalCalls': 1,
+            'stats.totalDuration': call.durationSec,
+            'stats.successfulCalls': success,
+          },
           $set: {
-            'stats.totalCalls': totalCalls,
-            'stats.totalDuration': totalDuration,
-            'stats.successfulCalls': successfulCalls,
-            'stats.avgDuration': Math.round((totalDuration / totalCalls) * 100) / 100,
-            'stats.successRate': Math.round((successfulCalls / totalCalls) * 10_000) / 10_000,
+            'stats.avgDuration': averageDuration(totalDuration, totalCalls),
+            'stats.successRate': successRate(successfulCalls, totalCalls),
           },
           $push: { pendingStatCallIds: callLogId },
         },
       )
       .exec();
     return result.modifiedCount === 1;
-  }
-
-  /** Whether the call's marker is on the agent (it was added to the stats). */
-  async hasCallInStats(agentId: Types.ObjectId, callLogId: string): Promise<boolean> {
-    const found = await this.agents
-      .findOne({ _id: agentId, pendingStatCallIds: callLogId }, { _id: 1 })
-      .lean()
-      .exec();
-    return found !== null;
   }
 
   /**

@@ -305,25 +305,24 @@ export class CallLifecycleService {
     throw new Error(`Could not charge call ${callLogId}: the user's balance keeps changing`);
   }
 
-  /** Adds the call to its agent's stats once; an agent that is gone has none to add to. */
+  /**
+   * Adds the call to its agent's stats once (one `$inc` guarded by the call's marker: it never
+   * conflicts with other calls of the agent); an agent that is gone has none to add to. The
+   * read only gives the stored averages their new values.
+   */
   private async addToAgentStats(call: CallLogDocument, checkDeadline: () => void): Promise<void> {
-    const callLogId = call._id.toString();
-    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt += 1) {
-      const agent = await this.agents.readStats(call.agentId);
-      if (!agent) {
-        return;
-      }
-      checkDeadline();
-      if (
-        await this.agents.addCallToStats(call.agentId, callLogId, agent.stats, contribution(call))
-      ) {
-        return;
-      }
-      if (await this.agents.hasCallInStats(call.agentId, callLogId)) {
-        return;
-      }
+    const agent = await this.agents.readStats(call.agentId);
+    if (!agent) {
+      return;
     }
-    throw new Error(`Could not add call ${callLogId} to its agent's stats: they keep changing`);
+    checkDeadline();
+    // False when the marker is there already: counted by an earlier run.
+    await this.agents.addCallToStats(
+      call.agentId,
+      call._id.toString(),
+      agent.stats,
+      contribution(call),
+    );
   }
 
   /** Adds the call to its user's daily roll-up once. */

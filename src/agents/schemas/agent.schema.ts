@@ -12,6 +12,33 @@ export class AgentStats {
   @Prop({ type: Number, default: 0 }) successfulCalls?: number;
 }
 
+/** Mean call length in seconds, to the hundredth. */
+export const averageDuration = (totalDuration: number, totalCalls: number): number =>
+  totalCalls === 0 ? 0 : Math.round((totalDuration / totalCalls) * 100) / 100;
+
+/** Share of calls that ended normally, to four places. */
+export const successRate = (successfulCalls: number, totalCalls: number): number =>
+  totalCalls === 0 ? 0 : Math.round((successfulCalls / totalCalls) * 10_000) / 10_000;
+
+/**
+ * The stats as responses show them: averages derived from the totals, which finalization
+ * keeps exact (the stored averages may lag by a call counted concurrently). Stats from before
+ * `successfulCalls` was kept have only their stored success rate.
+ */
+export function currentAgentStats(stats: AgentStats | undefined): AgentStats {
+  if (!stats) {
+    return zeroAgentStats();
+  }
+  return {
+    ...stats,
+    avgDuration: averageDuration(stats.totalDuration, stats.totalCalls),
+    successRate:
+      stats.successfulCalls === undefined
+        ? stats.successRate
+        : successRate(stats.successfulCalls, stats.totalCalls),
+  };
+}
+
 export const zeroAgentStats = (): AgentStats => ({
   totalCalls: 0,
   totalDuration: 0,
