@@ -144,7 +144,7 @@ describe('finalization command budget', () => {
     const answered = await Promise.all(Array.from({ length: CALLS }, () => answeredCall()));
     const agentId = (await storedCall(answered[0]?.callLogId ?? ''))?.agentId as ObjectId;
     const agentDocument = () => context.db.collection('agents').findOne({ _id: agentId });
-    const before = (await agentDocument())?.stats as Record<string, number>;
+    const before = (await agentDocument())?.stats as { totalCalls: number; totalDuration: number };
 
     const { counts } = await countCommands(context.app, async () => {
       const url = (callLogId: string) =>
