@@ -24,7 +24,7 @@ export interface MongoServerProcess {
   /** What serves and where the data lives, for logs. */
   description: string;
   child: ChildProcess;
-  stop: (options?: { dropDatabase?: boolean }) => Promise<void>;
+  stop: (options?: { dropDatabase?: boolean; kill?: boolean }) => Promise<void>;
 }
 export function startMongoServer(options: {
   port: number;
@@ -41,7 +41,8 @@ export interface EphemeralMongoServer {
   port: number;
   description: string;
   start: () => Promise<void>;
-  stop: () => Promise<void>;
+  /** `kill`: SIGKILL, as a crash (default SIGTERM, a clean shutdown). */
+  stop: (options?: { kill?: boolean }) => Promise<void>;
   dispose: () => Promise<void>;
 }
 export function ephemeralMongoServer(options: {

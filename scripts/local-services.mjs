@@ -214,7 +214,7 @@ export async function startMongoServer({
     });
   }
   await waitForPort('127.0.0.1', port, 30_000, child);
-  const stopChild = () =>
+  const stopChild = (signal) =>
     new Promise((resolveStop) => {
       if (child.exitCode !== null || child.signalCode !== null) {
         resolveStop();
@@ -225,14 +225,14 @@ export async function startMongoServer({
         clearTimeout(killer);
         resolveStop();
       });
-      child.kill('SIGTERM');
+      child.kill(signal);
     });
   return {
     kind,
     description,
     child,
-    stop: async ({ dropDatabase = false } = {}) => {
-      await stopChild();
+    stop: async ({ dropDatabase = false, kill = false } = {}) => {
+      await stopChild(kill ? 'SIGKILL' : 'SIGTERM');
       if (dropDatabase && postgresqlUrl && kind !== 'mongod') {
         dropPostgresqlDatabase(postgresqlUrl, log);
       }
@@ -240,7 +240,7 @@ export async function startMongoServer({
   };
 }
 
-/** Drops a database the embedded tool created (it must be idle); failures are reported, not thrown. */
+/** Drops a database the embedded tool created (ending its sessions); failures are reported, not thrown. */
 export function dropPostgresqlDatabase(postgresqlUrl, log = console.error) {
   const result = spawnSync(
     ferretdbBinary,
@@ -255,7 +255,8 @@ export function dropPostgresqlDatabase(postgresqlUrl, log = console.error) {
 /**
  * A MongoDB-wire server for one test run, bench or test file, on a free port: its data in a
  * PostgreSQL database of its own (`<databasePrefix><unix seconds>_<random>`) or in a temporary
- * folder. `stop()` and `start()` keep port and data (a restart); `dispose()` removes the data.
+ * folder. `stop()` and `start()` keep port and data (a restart; `stop({ kill: true })` ends the
+ * process with SIGKILL, as a crash would); `dispose()` removes the data.
  * With `dropStale`, idle databases of the same prefix older than six hours (left by killed
  * runs) are dropped first. With `relaxedCommits` (test data), PostgreSQL commits do not wait
  * for the disk.
@@ -295,7 +296,7 @@ export async function ephemeralMongoServer({
     port,
     description: server.description,
     start,
-    stop: () => server.stop(),
+    stop: (options) => server.stop(options),
     dispose: async () => {
       await server.stop({ dropDatabase: true });
       rmSync(dataDir, { recursive: true, force: true });

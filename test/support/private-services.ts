@@ -56,7 +56,13 @@ export async function startPrivateRedis(): Promise<RestartableServer> {
   };
 }
 
-/** A MongoDB-wire server of the test's own; a restart keeps its data and port. */
+/**
+ * A MongoDB-wire server of the test's own; a restart keeps its data and port. `stop` kills it
+ * (SIGKILL): FerretDB, shut down cleanly, answers the requests in flight with a generic
+ * InternalError that cannot be told from a bug (mongod answers InterruptedAtShutdown, which
+ * the app maps to 503); killed, it drops their connections, as a crashed or unreachable
+ * server does.
+ */
 export async function startPrivateMongo(): Promise<RestartableServer> {
   const server = await ephemeralMongoServer({
     databasePrefix: TEST_DATABASE_PREFIX,
@@ -67,7 +73,7 @@ export async function startPrivateMongo(): Promise<RestartableServer> {
     url: server.uri,
     port: server.port,
     start: server.start,
-    stop: server.stop,
+    stop: () => server.stop({ kill: true }),
     dispose: server.dispose,
   };
 }

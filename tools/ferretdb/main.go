@@ -26,7 +26,7 @@ func main() {
 	createDatabase := flag.Bool("create-database", false,
 		"PostgreSQL backend: create the URL's database first when it does not exist")
 	dropDatabase := flag.Bool("drop-database", false,
-		"drop the -postgresql-url database (it must be idle) and exit, serving nothing")
+		"drop the -postgresql-url database (ending its sessions) and exit, serving nothing")
 	relaxedCommits := flag.Bool("relaxed-commits", false,
 		"with -create-database: commits of the new database do not wait for the disk (synchronous_commit off; for throwaway test data)")
 	dropStalePrefix := flag.String("drop-stale-databases", "",

@@ -82,10 +82,11 @@ func createPostgresDatabase(ctx context.Context, rawURL string, relaxedCommits b
 	})
 }
 
-// dropPostgresDatabase drops the URL's database; PostgreSQL refuses while anyone is connected.
+// dropPostgresDatabase drops the URL's database, ending sessions still connected to it (the
+// backends of a server that was just killed may not have noticed yet).
 func dropPostgresDatabase(ctx context.Context, rawURL string) error {
 	return withMaintenanceConnection(ctx, rawURL, func(conn *pgx.Conn, name string) error {
-		_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize())
+		_, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 		return err
 	})
 }

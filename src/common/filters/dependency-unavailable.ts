@@ -3,6 +3,7 @@ import {
   MongoErrorLabel,
   MongoNetworkError,
   MongoNotConnectedError,
+  MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
 } from 'mongodb';
@@ -38,6 +39,25 @@ const MONGO_UNREACHABLE = [
 ];
 
 /**
+ * Server answers that mean it is going away or cannot serve right now, not that the request
+ * was wrong: shutdown (mongod interrupts what is running when it is stopped), a primary
+ * stepping down or not being primary during an election, and the server's own network errors.
+ */
+const MONGO_SERVER_UNAVAILABLE_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+/**
  * Which dependency an error says is down, if any: a request that failed only because Redis or
  * MongoDB could not answer gets 503 (retry later), not a 500 that reads as a bug. Recognised by
  * type: the request-path Redis clients and the enqueue helper throw RedisUnavailableError;
@@ -49,6 +69,13 @@ export function dependencyUnavailable(error: unknown): DependencyUnavailable | u
     return REDIS_UNAVAILABLE;
   }
   if (MONGO_UNREACHABLE.some((type) => error instanceof type)) {
+    return MONGODB_UNAVAILABLE;
+  }
+  if (
+    error instanceof MongoServerError &&
+    typeof error.code === 'number' &&
+    MONGO_SERVER_UNAVAILABLE_CODES.has(error.code)
+  ) {
     return MONGODB_UNAVAILABLE;
   }
   if (

@@ -1,0 +1,34 @@
+import { MongoNetworkError, MongoServerError } from 'mongodb';
+import { describe, expect, it } from 'vitest';
+import { RedisUnavailableError } from '../../infra/redis/redis-unavailable.error.js';
+import { dependencyUnavailable } from './dependency-unavailable.js';
+
+const serverError = (code: number, codeName: string): MongoServerError =>
+  new MongoServerError({ ok: 0, code, codeName, errmsg: codeName });
+
+describe('dependencyUnavailable', () => {
+  it.each([
+    [11600, 'InterruptedAtShutdown'],
+    [91, 'ShutdownInProgress'],
+    [10107, 'NotWritablePrimary'],
+    [189, 'PrimarySteppedDown'],
+  ])('takes the server answer %i %s for MongoDB being unavailable', (code, codeName) => {
+    expect(dependencyUnavailable(serverError(code, codeName))?.dependency).toBe('mongodb');
+  });
+
+  it('takes a dropped connection for MongoDB and a Redis failure for Redis', () => {
+    expect(dependencyUnavailable(new MongoNetworkError('connection closed'))?.dependency).toBe(
+      'mongodb',
+    );
+    expect(
+      dependencyUnavailable(new RedisUnavailableError('cache', new Error('Connection is closed.')))
+        ?.dependency,
+    ).toBe('redis');
+  });
+
+  it('leaves errors that say the request or the code is wrong alone', () => {
+    expect(dependencyUnavailable(serverError(11000, 'DuplicateKey'))).toBeUndefined();
+    expect(dependencyUnavailable(serverError(1, 'InternalError'))).toBeUndefined();
+    expect(dependencyUnavailable(new Error('bug'))).toBeUndefined();
+  });
+});
