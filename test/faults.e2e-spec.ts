@@ -112,6 +112,16 @@ describe('faults: Redis or MongoDB stopped mid-traffic, then back', () => {
     (await context.db.collection('calllogs').findOne({ _id: new ObjectId(callLogId) }))?.status;
   const callEvents = (): Queue => context.app.get<Queue>(getQueueToken(Queues.callEvents));
 
+  /** An answer's status and body, and the errors the app logged, for a failing assertion. */
+  const unexpected = (answer: Timed): string =>
+    `${answer.response.status} ${answer.response.text}\n` +
+    context
+      .logs()
+      .split('\n')
+      .filter((line) => line.includes('"level":50'))
+      .slice(-5)
+      .join('\n');
+
   const expectUnavailable = (answer: Timed, message: string) => {
     expect(answer.response.status).toBe(503);
     expect(answer.response.body).toMatchObject({
@@ -211,7 +221,7 @@ describe('faults: Redis or MongoDB stopped mid-traffic, then back', () => {
       await traffic.answered(2, 503);
       await traffic.stop();
       for (const answer of traffic.answers) {
-        expect([200, 503]).toContain(answer.response.status);
+        expect([200, 503], unexpected(answer)).toContain(answer.response.status);
         expect(answer.elapsedMs).toBeLessThan(ANSWER_BOUND_MS);
       }
 
