@@ -6,7 +6,9 @@ import {
   HttpStatus,
   Logger,
 } from '@nestjs/common';
+import { InjectConnection } from '@nestjs/mongoose';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { type Connection, ConnectionStates } from 'mongoose';
 import { DomainException } from '../errors/domain.exception.js';
 import { type ErrorBody, internalErrorBody, reasonPhrase } from '../errors/error-body.js';
 import { dependencyUnavailable } from './dependency-unavailable.js';
@@ -40,7 +42,12 @@ function isClientError(error: unknown): error is ErrorWithStatus {
  * unreachable is a 503 naming it (logged as a warning: the fault is outside this process);
  * anything else is logged with the request id and answered as a bare 500.
  */
-export function toErrorBody(exception: unknown, requestId: string, logger: Logger): ErrorBody {
+export function toErrorBody(
+  exception: unknown,
+  requestId: string,
+  logger: Logger,
+  mongo?: { connected: boolean },
+): ErrorBody {
   if (exception instanceof DomainException) {
     return {
       statusCode: exception.status,
@@ -76,7 +83,7 @@ export function toErrorBody(exception: unknown, requestId: string, logger: Logge
       requestId,
     };
   }
-  const unavailable = dependencyUnavailable(exception);
+  const unavailable = dependencyUnavailable(exception, mongo);
   if (unavailable) {
     logger.warn({ err: exception, requestId }, `${unavailable.dependency} unavailable`);
     return {
@@ -95,12 +102,22 @@ export function toErrorBody(exception: unknown, requestId: string, logger: Logge
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ExceptionsFilter');
+  /** Whether the MongoDB connection currently has its server (see dependencyUnavailable). */
+  private readonly mongo: { readonly connected: boolean };
+
+  constructor(@InjectConnection() connection: Connection) {
+    this.mongo = {
+      get connected() {
+        return connection.readyState === ConnectionStates.connected;
+      },
+    };
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const request = http.getRequest<FastifyRequest>();
     const reply = http.getResponse<FastifyReply>();
-    const body = toErrorBody(exception, request.id, this.logger);
+    const body = toErrorBody(exception, request.id, this.logger, this.mongo);
     if (typeof body.retryAfterSeconds === 'number') {
       void reply.header('Retry-After', String(body.retryAfterSeconds));
     }

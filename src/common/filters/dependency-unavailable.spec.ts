@@ -26,6 +26,17 @@ describe('dependencyUnavailable', () => {
     ).toBe('redis');
   });
 
+  it('takes any driver error for MongoDB being unavailable while the connection has lost it', () => {
+    const gone = { connected: false };
+    expect(dependencyUnavailable(serverError(1, 'InternalError'), gone)?.dependency).toBe(
+      'mongodb',
+    );
+    expect(dependencyUnavailable(serverError(1, 'InternalError'), { connected: true })).toBe(
+      undefined,
+    );
+    expect(dependencyUnavailable(new Error('bug'), gone)).toBeUndefined();
+  });
+
   it('leaves errors that say the request or the code is wrong alone', () => {
     expect(dependencyUnavailable(serverError(11000, 'DuplicateKey'))).toBeUndefined();
     expect(dependencyUnavailable(serverError(1, 'InternalError'))).toBeUndefined();

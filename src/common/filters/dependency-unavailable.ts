@@ -62,11 +62,20 @@ const MONGO_SERVER_UNAVAILABLE_CODES = new Set([
  * MongoDB could not answer gets 503 (retry later), not a 500 that reads as a bug. Recognised by
  * type: the request-path Redis clients and the enqueue helper throw RedisUnavailableError;
  * the MongoDB driver has a class per connection failure, and labels a failure as a pool reset
- * or a retryable write when the server went away mid-operation.
+ * or a retryable write when the server went away mid-operation. `mongo.connected` false (the
+ * connection has seen the server go) makes any driver or Mongoose error a 503 too: a server
+ * dying mid-reply can fail a request in more ways than the classes above.
  */
-export function dependencyUnavailable(error: unknown): DependencyUnavailable | undefined {
+export function dependencyUnavailable(
+  error: unknown,
+  mongo: { connected: boolean } = { connected: true },
+): DependencyUnavailable | undefined {
   if (error instanceof RedisUnavailableError) {
     return REDIS_UNAVAILABLE;
+  }
+  if (!mongo.connected && (error instanceof MongoError || error instanceof mongoose.Error)) {
+    // Whatever the driver or Mongoose raised, it did so while the app knew MongoDB was gone.
+    return MONGODB_UNAVAILABLE;
   }
   if (MONGO_UNREACHABLE.some((type) => error instanceof type)) {
     return MONGODB_UNAVAILABLE;
