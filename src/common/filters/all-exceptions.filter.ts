@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { InjectConnection } from '@nestjs/mongoose';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type Connection, ConnectionStates } from 'mongoose';
+import mongoose, { type Connection } from 'mongoose';
 import { DomainException } from '../errors/domain.exception.js';
 import { type ErrorBody, internalErrorBody, reasonPhrase } from '../errors/error-body.js';
 import { dependencyUnavailable } from './dependency-unavailable.js';
@@ -108,7 +108,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
   constructor(@InjectConnection() connection: Connection) {
     this.mongo = {
       get connected() {
-        return connection.readyState === ConnectionStates.connected;
+        return connection.readyState === mongoose.ConnectionStates.connected;
       },
     };
   }
