@@ -71,13 +71,17 @@ describe('call lifecycle (inbound calls, status callbacks, sessions)', () => {
   const finalized = (callLogId: string) =>
     waitFor(
       async () => {
-        const response = await call(context.app, 'GET', `/api/v1/calls/${callLogId}`, {
-          token: user.token,
-        });
+        // The database first: an answer read before it could predate the final write.
         const stored = await context.db
           .collection('calllogs')
           .findOne({ _id: new ObjectId(callLogId) });
-        return stored?.finalizedAt ? response.body : undefined;
+        if (!stored?.finalizedAt) {
+          return undefined;
+        }
+        const response = await call(context.app, 'GET', `/api/v1/calls/${callLogId}`, {
+          token: user.token,
+        });
+        return response.body;
       },
       20_000,
       `call ${callLogId} to be finalized`,
