@@ -3,6 +3,7 @@
 // from tools/ferretdb with Go, on PostgreSQL when one is reachable, else on SQLite) and
 // Redis (redis-server when on PATH).
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
@@ -148,7 +149,7 @@ export function postgresqlDatabaseUrl(serverUrl, database) {
 /** A database name for one run: `<prefix><unix seconds>_<random>`, so stale ones can be found by age. */
 export function runDatabaseName(prefix) {
   const seconds = Math.floor(Date.now() / 1000);
-  return `${prefix}${seconds}_${Math.random().toString(36).slice(2, 10)}`;
+  return `${prefix}${seconds}_${randomBytes(4).toString('hex')}`;
 }
 
 /** Prefix of the databases test runs create (and drop); leftovers of killed runs are dropped after six hours. */
