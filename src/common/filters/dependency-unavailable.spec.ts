@@ -16,6 +16,13 @@ describe('dependencyUnavailable', () => {
     expect(dependencyUnavailable(serverError(code, codeName))?.dependency).toBe('mongodb');
   });
 
+  it('takes a bare socket error that got past the driver for MongoDB', () => {
+    const ended = Object.assign(new Error('This socket has been ended by the other party'), {
+      code: 'EPIPE',
+    });
+    expect(dependencyUnavailable(ended)?.dependency).toBe('mongodb');
+  });
+
   it('takes a dropped connection for MongoDB and a Redis failure for Redis', () => {
     expect(dependencyUnavailable(new MongoNetworkError('connection closed'))?.dependency).toBe(
       'mongodb',

@@ -58,6 +58,28 @@ const MONGO_SERVER_UNAVAILABLE_CODES = new Set([
 ]);
 
 /**
+ * Socket errors of Node itself. The MongoDB driver usually wraps them in MongoNetworkError,
+ * but lets one through now and then when the server goes away mid-write (seen: EPIPE "This
+ * socket has been ended by the other party"). The request-path Redis clients always throw
+ * RedisUnavailableError, so a bare socket error reaching a request is MongoDB's.
+ */
+const SOCKET_ERROR_CODES = new Set([
+  'EPIPE',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ENOTCONN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+function isSocketError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && SOCKET_ERROR_CODES.has(code);
+}
+
+/**
  * Which dependency an error says is down, if any: a request that failed only because Redis or
  * MongoDB could not answer gets 503 (retry later), not a 500 that reads as a bug. Recognised by
  * type: the request-path Redis clients and the enqueue helper throw RedisUnavailableError;
@@ -77,7 +99,7 @@ export function dependencyUnavailable(
     // Whatever the driver or Mongoose raised, it did so while the app knew MongoDB was gone.
     return MONGODB_UNAVAILABLE;
   }
-  if (MONGO_UNREACHABLE.some((type) => error instanceof type)) {
+  if (MONGO_UNREACHABLE.some((type) => error instanceof type) || isSocketError(error)) {
     return MONGODB_UNAVAILABLE;
   }
   if (
