@@ -17,6 +17,7 @@ import { QueueDashboardPaths } from './metrics/queue-dashboard.paths.js';
 import { APP_CONFIG } from './config/config.module.js';
 import { HEALTH_MODELS, healthOpenApiPaths, registerHealthRoutes } from './health/health.routes.js';
 import { HealthService } from './health/health.service.js';
+import { LivenessShortcut } from './health/liveness-shortcut.js';
 
 export const API_PREFIX = 'api/v1';
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
@@ -57,7 +58,9 @@ function trustProxyOption(
 
 /** Builds the fully configured application (used by main, tests and benchmarks). */
 export async function createApp(options: AppModuleOptions = {}): Promise<NestFastifyApplication> {
+  const liveness = new LivenessShortcut(`/${API_PREFIX}/health`, requestIdOf);
   const adapter = new FastifyAdapter({
+    serverFactory: liveness.serverFactory,
     genReqId: requestIdOf,
     bodyLimit: options.config?.bodyLimitBytes ?? 256 * 1024,
     // Only the configured load balancer may say who the client is (X-Forwarded-For); with
@@ -77,6 +80,10 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
   app.flushLogs();
 
   const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('preClose', (done) => {
+    liveness.markClosing();
+    done();
+  });
   const errorLogger = new NestLogger('Http');
   // Set when the request arrives, so every answer (errors and 404s included) carries it; a
   // callback hook costs no promise per request.

@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call } from './support/http.js';
 import { createTestContext, type TestContext } from './support/test-app.js';
@@ -112,6 +113,43 @@ describe('health', () => {
       });
       expect(response.headers['x-request-id']).toEqual(expect.any(String));
       expect(response.headers['x-request-id']).not.toBe(unsafe);
+    });
+    // Last in this block: it makes the app listen on a port, which the tests above do not need.
+    it('answers liveness over a socket before the framework, and every other route through it', async () => {
+      await context.app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = context.app.getHttpServer().address() as AddressInfo;
+      const base = `http://127.0.0.1:${port}`;
+      const origin = 'https://app.example.com';
+
+      const live = await fetch(`${base}/api/v1/health`, {
+        headers: { origin, 'x-request-id': 'probe-7' },
+      });
+      expect(live.status).toBe(200);
+      expect(live.headers.get('x-request-id')).toBe('probe-7');
+      expect(live.headers.get('x-content-type-options')).toBeNull();
+      expect(live.headers.get('access-control-allow-origin')).toBeNull();
+      // Fastify's CORS hook adds Vary: Origin to every answer it sees, probes included.
+      expect(live.headers.get('vary')).toBeNull();
+      const body = (await live.json()) as Record<string, unknown>;
+      expect(Object.keys(body).sort()).toEqual(
+        Object.keys((await call(context.app, 'GET', '/api/v1/health')).body).sort(),
+      );
+      expect(body.status).toBe('ok');
+      const generated = await fetch(`${base}/api/v1/health`);
+      expect(generated.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+
+      // Readiness, people's routes and unknown paths still go through Fastify and Nest.
+      const ready = await fetch(`${base}/api/v1/health/ready`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { checks: unknown }).checks).toEqual({
+        mongodb: 'up',
+        redis: 'up',
+      });
+      const person = await fetch(`${base}/api/v1/auth/me`, { headers: { origin } });
+      expect(person.status).toBe(401);
+      expect(person.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(person.headers.get('access-control-allow-origin')).toBe(origin);
+      expect((await fetch(`${base}/api/v1/health/`)).status).toBe(404);
     });
   });
 

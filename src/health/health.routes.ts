@@ -11,6 +11,8 @@ import type { HealthService } from './health.service.js';
  * than the answer. They are probes (see PROBE_ROUTE_CONFIG): public, unthrottled, without
  * helmet and CORS headers, left out of the request metrics and log; the app's onRequest hook
  * still gives them their x-request-id, and its shutdown hook their 503 while closing.
+ * Over a socket, GET /health does not even reach Fastify (see LivenessShortcut); this route
+ * answers it for `inject()` and once the app is closing.
  */
 export function registerHealthRoutes(
   fastify: FastifyInstance,

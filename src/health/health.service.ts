@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Connection } from 'mongoose';
 import { REDIS_CLIENT } from '../infra/redis/redis.module.js';
 import type { LivenessResponse, ReadinessResponse } from './health.response.js';
+import { livenessBody } from './liveness-shortcut.js';
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -29,7 +30,7 @@ export class HealthService {
   ) {}
 
   live(): LivenessResponse {
-    return { status: 'ok', uptimeSeconds: Math.round(process.uptime() * 10) / 10 };
+    return livenessBody();
   }
 
   async ready(): Promise<ReadinessResponse> {
