@@ -40,6 +40,7 @@ export interface EphemeralMongoServer {
   uri: string;
   port: number;
   description: string;
+  kind: MongoServerProcess['kind'];
   start: () => Promise<void>;
   /** `kill`: SIGKILL, as a crash (default SIGTERM, a clean shutdown). */
   stop: (options?: { kill?: boolean }) => Promise<void>;

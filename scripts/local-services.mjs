@@ -296,6 +296,7 @@ export async function ephemeralMongoServer({
     uri: `mongodb://127.0.0.1:${port}/`,
     port,
     description: server.description,
+    kind: server.kind,
     start,
     stop: (options) => server.stop(options),
     dispose: async () => {

@@ -9,6 +9,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** Server URI without a database name; each test file picks its own database. */
     mongoServerUri: string;
+    /** What serves it: the embedded server's backend, or 'given' for MONGODB_URI. */
+    mongoServerKind: 'mongod' | 'ferretdb-postgresql' | 'ferretdb-sqlite' | 'given';
     redisUrl: string;
   }
 }
@@ -26,6 +28,7 @@ const log = (line: string): void => {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const stops: Array<() => Promise<void>> = [];
   let mongoServerUri = process.env.MONGODB_URI;
+  let mongoServerKind: 'mongod' | 'ferretdb-postgresql' | 'ferretdb-sqlite' | 'given' = 'given';
   if (mongoServerUri) {
     const url = new URL(mongoServerUri);
     url.pathname = '/';
@@ -40,6 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     });
     log(`${server.description} on 127.0.0.1:${server.port}`);
     mongoServerUri = server.uri;
+    mongoServerKind = server.kind;
     stops.push(server.dispose);
   }
   let redisUrl = process.env.REDIS_URL;
@@ -49,6 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stops.push(redis.stop);
   }
   project.provide('mongoServerUri', mongoServerUri);
+  project.provide('mongoServerKind', mongoServerKind);
   project.provide('redisUrl', redisUrl);
   return async () => {
     for (const stop of stops.reverse()) {

@@ -74,6 +74,11 @@ func main() {
 				log.Fatalf("create database: %v", err)
 			}
 		}
+		indexCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := installLookupIndexes(indexCtx, *postgresqlURL); err != nil {
+			logger.Warn("lookups by indexed fields will scan their collection (see lookup_indexes.go)", "error", err)
+		}
+		cancel()
 		config.Handler = "postgresql"
 		config.PostgreSQLURL = *postgresqlURL
 		description = "postgresql " + redactedURL(*postgresqlURL)
