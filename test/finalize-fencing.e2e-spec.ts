@@ -132,6 +132,28 @@ describe('finalization stays exactly-once past a lost lock', () => {
     return { paused, reached };
   }
 
+  /**
+   * Races two finalizers of one call: the first is held at `method` until its lock has expired
+   * and a second finalizer has finished the call; `whileHeld` runs then, before the first
+   * resumes and ends.
+   */
+  async function raceFinalizers<T extends object>(
+    callLogId: string,
+    target: T,
+    method: keyof T,
+    whileHeld: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<void> {
+    const lifecycle = context.app.get(CallLifecycleService);
+    const { paused, reached } = holdFirstCall(target, method);
+    const late = lifecycle.finalize(callLogId);
+    await reached.opened;
+    await expireLock(callLogId);
+    expect(await lifecycle.finalize(callLogId)).toBe('finalized');
+    await whileHeld();
+    paused.open();
+    await late;
+  }
+
   beforeAll(async () => {
     context = await createTestContext();
     user = await registerUser(context);
@@ -150,20 +172,16 @@ describe('finalization stays exactly-once past a lost lock', () => {
 
   it('charges once when a finalizer paused before charging resumes after another finished', async () => {
     const callLogId = await completedCall();
-    const lifecycle = context.app.get(CallLifecycleService);
-    const { paused, reached } = holdFirstCall(
-      context.app.get(UsersRepository),
-      'chargeCallIfCovered',
-    );
     const creditsBefore = await credits();
 
-    const late = lifecycle.finalize(callLogId);
-    await reached.opened;
-    await expireLock(callLogId);
-    expect(await lifecycle.finalize(callLogId)).toBe('finalized');
-    expect(await credits()).toBeCloseTo(creditsBefore - 0.06, 6);
-    paused.open();
-    await late;
+    await raceFinalizers(
+      callLogId,
+      context.app.get(UsersRepository),
+      'chargeCallIfCovered',
+      async () => {
+        expect(await credits()).toBeCloseTo(creditsBefore - 0.06, 6);
+      },
+    );
 
     expect(await credits()).toBeCloseTo(creditsBefore - 0.06, 6);
     expect((await storedCall(callLogId))?.billing).toMatchObject({ state: 'done', charged: 0.06 });
@@ -173,17 +191,10 @@ describe('finalization stays exactly-once past a lost lock', () => {
 
   it('adds the call to agent stats once when a paused finalizer resumes after another finished', async () => {
     const callLogId = await completedCall();
-    const lifecycle = context.app.get(CallLifecycleService);
-    const { paused, reached } = holdFirstCall(context.app.get(AgentsRepository), 'addCallToStats');
     const before = await totalCalls();
     const creditsBefore = await credits();
 
-    const late = lifecycle.finalize(callLogId);
-    await reached.opened;
-    await expireLock(callLogId);
-    expect(await lifecycle.finalize(callLogId)).toBe('finalized');
-    paused.open();
-    await late;
+    await raceFinalizers(callLogId, context.app.get(AgentsRepository), 'addCallToStats');
 
     expect(await totalCalls()).toBe(before + 1);
     expect(await credits()).toBeCloseTo(creditsBefore - 0.06, 6);
@@ -191,17 +202,10 @@ describe('finalization stays exactly-once past a lost lock', () => {
 
   it('adds the call to the daily roll-up once when a paused finalizer resumes after another finished', async () => {
     const callLogId = await completedCall();
-    const lifecycle = context.app.get(CallLifecycleService);
-    const { paused, reached } = holdFirstCall(context.app.get(DailyCallStatsRepository), 'addCall');
     const before = await rolledUp();
     const agentCallsBefore = await totalCalls();
 
-    const late = lifecycle.finalize(callLogId);
-    await reached.opened;
-    await expireLock(callLogId);
-    expect(await lifecycle.finalize(callLogId)).toBe('finalized');
-    paused.open();
-    await late;
+    await raceFinalizers(callLogId, context.app.get(DailyCallStatsRepository), 'addCall');
 
     const after = await rolledUp();
     expect(after.count).toBe(before.count + 1);
