@@ -91,15 +91,20 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
     void reply.header('x-request-id', request.id);
     done();
   });
-  // The queue dashboard is a Fastify plugin, outside Nest's guards: its routes get the admin
-  // check as they register, which bull-board does on `ready`, i.e. after this line.
-  const dashboardPaths = app.get(QueueDashboardPaths);
-  const dashboardGuard = guardQueueDashboardRoutes(
-    fastify,
-    app.get(QueueDashboardAccess),
-    dashboardPaths,
-    errorLogger,
-  );
+  // The queue dashboard (api role) is a Fastify plugin, outside Nest's guards: its routes get
+  // the admin check as they register, which bull-board does on `ready`, i.e. after this line.
+  const dashboard = config.roles.api
+    ? (() => {
+        const paths = app.get(QueueDashboardPaths);
+        const guard = guardQueueDashboardRoutes(
+          fastify,
+          app.get(QueueDashboardAccess),
+          paths,
+          errorLogger,
+        );
+        return { paths, guard };
+      })()
+    : undefined;
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request, reply, done) => {
     // Probes and scrapes would only swamp the request figures (see @Probe()).
@@ -132,16 +137,16 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
     }),
   );
   app.enableShutdownHooks();
-  if (config.apiDocsEnabled) {
+  if (config.apiDocsEnabled && config.roles.api) {
     setUpSwagger(app);
   }
   await app.init();
   // Fastify loads plugins (bull-board's among them) on `ready`; load them now so the check
   // below sees every dashboard route, and refuse to run with one that escaped the guard.
   await fastify.ready();
-  if (!dashboardGuard.guardedRoutes.has(`GET ${dashboardPaths.dashboard}`)) {
+  if (dashboard && !dashboard.guard.guardedRoutes.has(`GET ${dashboard.paths.dashboard}`)) {
     await app.close();
-    throw new Error(`The queue dashboard at ${dashboardPaths.dashboard} is not guarded`);
+    throw new Error(`The queue dashboard at ${dashboard.paths.dashboard} is not guarded`);
   }
   return app;
 }

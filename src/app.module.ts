@@ -5,6 +5,7 @@ import { ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AgentsModule } from './agents/agents.module.js';
+import { ApiModule } from './api.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { CallsModule } from './calls/calls.module.js';
 import { ThrottledAuthGuard } from './auth/throttled-auth.guard.js';
@@ -14,16 +15,16 @@ import { buildLoggerParams } from './common/logging/logger-options.js';
 import { CommonModule } from './common/common.module.js';
 import { RedisThrottlerStorage } from './common/throttling/redis-throttler.storage.js';
 import type { AppConfig } from './config/app-config.js';
-import { APP_CONFIG, ConfigModule } from './config/config.module.js';
+import { APP_CONFIG, ConfigModule, configFromEnvironment } from './config/config.module.js';
 import { HealthModule } from './health/health.module.js';
 import { InfraModule } from './infra/infra.module.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
-import { QueueDashboardModule } from './metrics/queue-dashboard.module.js';
 import { PhonesModule } from './phones/phones.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 import { TelephonyModule } from './telephony/telephony.module.js';
 import { UsersModule } from './users/users.module.js';
+import { WorkerModule } from './worker.module.js';
 
 export interface AppModuleOptions {
   /** A ready configuration (tests, CLI); read from the environment when absent. */
@@ -35,10 +36,11 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule {
   static forRoot(options: AppModuleOptions = {}): DynamicModule {
+    const config = options.config ?? configFromEnvironment();
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(options.config),
+        ConfigModule.forRoot(config),
         LoggerModule.forRootAsync({
           inject: [APP_CONFIG],
           useFactory: (config: AppConfig) => buildLoggerParams(config, options.logStream),
@@ -67,9 +69,11 @@ export class AppModule {
         CallsModule,
         TelephonyModule,
         MetricsModule,
-        QueueDashboardModule,
         ScheduleModule.forRoot(),
         MaintenanceModule,
+        // Roles (APP_ROLES): the scheduler role is read by MaintenanceScheduler itself.
+        ...(config.roles.api ? [ApiModule] : []),
+        ...(config.roles.worker ? [WorkerModule] : []),
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -5,7 +5,6 @@ import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { AdminRequestAuthenticator } from './admin-request.authenticator.js';
-import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { AccessTokenVerifier } from './access-token.verifier.js';
 import { DashboardSessionTokens } from './dashboard-session-tokens.js';
@@ -27,7 +26,6 @@ import { ThrottledAuthGuard } from './throttled-auth.guard.js';
       }),
     }),
   ],
-  controllers: [AuthController],
   providers: [
     AuthService,
     PasswordHasher,
@@ -50,6 +48,7 @@ import { ThrottledAuthGuard } from './throttled-auth.guard.js';
     PasswordAttemptsInterceptor,
     DashboardSessionTokens,
     ThrottledAuthGuard,
+    RegisterThrottleGuard,
   ],
 })
 export class AuthModule {}

@@ -7,11 +7,9 @@ import { SessionsModule } from '../sessions/sessions.module.js';
 import { UsersModule } from '../users/users.module.js';
 import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
-import { CallEventsProcessor } from './call-events.processor.js';
 import { CallLifecycleService } from './call-lifecycle.service.js';
 import { CallLogsRepository } from './call-logs.repository.js';
 import { CallStatsService } from './call-stats.service.js';
-import { CallsController } from './calls.controller.js';
 import { CallsService } from './calls.service.js';
 import { DailyCallStatsRepository } from './daily-call-stats.repository.js';
 import { FinalizationClock } from './finalization-deadline.js';
@@ -34,7 +32,6 @@ const queues = BullModule.registerQueue(
     SessionsModule,
     UsersModule,
   ],
-  controllers: [CallsController],
   providers: [
     ActiveCallSlots,
     CallLogsRepository,
@@ -43,11 +40,12 @@ const queues = BullModule.registerQueue(
     CallsService,
     CallStatsService,
     DailyCallStatsRepository,
-    CallEventsProcessor,
     FinalizationClock,
   ],
   exports: [
     ActiveCallSlots,
+    CallsService,
+    CallStatsService,
     CallLogsRepository,
     CallLifecycleService,
     DailyCallStatsRepository,

@@ -1,10 +1,8 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module.js';
-import { CallEventsProcessor } from '../calls/call-events.processor.js';
 import type { AppConfig } from '../config/app-config.js';
 import { MaintenanceScheduler } from '../maintenance/maintenance.scheduler.js';
-import { CallPlacementProcessor } from '../telephony/call-placement.processor.js';
 import type { CommandOutput } from './cli-commands.js';
 
 /** The application without HTTP, scheduler or queue workers: this process runs one task and exits. */
@@ -14,15 +12,14 @@ async function withApplication<T>(
 ): Promise<T> {
   const app = await NestFactory.createApplicationContext(
     AppModule.forRoot({
-      config: { ...config, maintenance: { ...config.maintenance, schedulerEnabled: false } },
+      config: {
+        ...config,
+        roles: { api: false, worker: false, scheduler: false, media: false },
+      },
     }),
     { logger: ['warn', 'error'] },
   );
   try {
-    await Promise.all([
-      app.get(CallEventsProcessor).worker.close(),
-      app.get(CallPlacementProcessor).worker.close(),
-    ]);
     return await work(app);
   } finally {
     await app.close();

@@ -4,8 +4,24 @@ import { passwordProblem } from '../users/password-policy.js';
 
 export type NodeEnvironment = 'development' | 'production' | 'test';
 
+/** The parts a process runs (APP_ROLES), so API servers, workers and media servers scale apart. */
+export const APP_ROLES = ['api', 'worker', 'scheduler', 'media'] as const;
+export type AppRole = (typeof APP_ROLES)[number];
+
+/** A vendor the voice runtime calls: its platform key (unset = not configured) and base URL. */
+export interface VendorEndpoint {
+  apiKey?: string;
+  baseUrl: string;
+}
+
 export interface AppConfig {
   env: NodeEnvironment;
+  /**
+   * What this process registers: `api` the REST controllers (and Exotel's webhooks), `worker`
+   * the queue workers, `scheduler` the crons, `media` the Exotel media-stream gateway and the
+   * conversations it runs. Health and metrics are served by every process.
+   */
+  roles: Record<AppRole, boolean>;
   /** Running under CI (the CI variable set): long commands print plain progress lines. */
   ci: boolean;
   port: number;
@@ -103,6 +119,14 @@ export interface AppConfig {
   exotel: { apiBaseUrl?: string; requestsPerMinute: number; requestWindowMs: number };
   admin: { email?: string; password?: string };
   backup: { dir: string; retentionDays: number; cron: string };
+  voice: {
+    openai: VendorEndpoint;
+    deepgram: VendorEndpoint;
+    elevenlabs: VendorEndpoint;
+    cartesia: VendorEndpoint;
+    /** Lifetime of a signed media-stream URL (Exotel connects within seconds of getting it). */
+    streamUrlTtlSeconds: number;
+  };
 }
 
 /** Thrown when the environment cannot make a safe configuration; lists every problem. */
@@ -388,6 +412,38 @@ function readCorsOrigins(reader: Reader, production: boolean): string[] | true {
     .filter((origin) => origin !== '');
 }
 
+function readRoles(reader: Reader): AppConfig['roles'] {
+  const raw = reader.text('APP_ROLES', APP_ROLES.join(','));
+  const named = raw
+    .split(',')
+    .map((role) => role.trim().toLowerCase())
+    .filter((role) => role !== '');
+  const unknown = named.filter((role) => !(APP_ROLES as readonly string[]).includes(role));
+  if (unknown.length > 0 || named.length === 0) {
+    reader.problems.push(
+      `APP_ROLES must be a comma list of ${APP_ROLES.join(', ')} (got "${raw}")`,
+    );
+  }
+  return {
+    api: named.includes('api'),
+    worker: named.includes('worker'),
+    scheduler: named.includes('scheduler'),
+    media: named.includes('media'),
+  };
+}
+
+function readVendor(
+  reader: Reader,
+  prefix: string,
+  baseUrl: string,
+  protocols: string[],
+): VendorEndpoint {
+  return {
+    apiKey: reader.optional(`${prefix}_API_KEY`),
+    baseUrl: reader.url(`${prefix}_BASE_URL`, baseUrl, protocols).replace(/\/+$/, ''),
+  };
+}
+
 export interface LoadedConfig {
   config: AppConfig;
   warnings: string[];
@@ -417,6 +473,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
 
   const config: AppConfig = {
     env,
+    roles: readRoles(reader),
     ci: !['', '0', 'false'].includes(reader.text('CI', '').toLowerCase()),
     port,
     host: reader.text('HOST', '0.0.0.0'),
@@ -503,6 +560,13 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       dir: reader.text('BACKUP_DIR', './backups'),
       retentionDays: reader.integer('BACKUP_RETENTION_DAYS', 30, 1, 3650),
       cron: reader.text('BACKUP_CRON', '0 2 * * *'),
+    },
+    voice: {
+      openai: readVendor(reader, 'OPENAI', 'https://api.openai.com/v1', ['https:', 'http:']),
+      deepgram: readVendor(reader, 'DEEPGRAM', 'wss://api.deepgram.com', ['wss:', 'ws:']),
+      elevenlabs: readVendor(reader, 'ELEVENLABS', 'wss://api.elevenlabs.io', ['wss:', 'ws:']),
+      cartesia: readVendor(reader, 'CARTESIA', 'wss://api.cartesia.ai', ['wss:', 'ws:']),
+      streamUrlTtlSeconds: reader.integer('STREAM_URL_TTL_SECONDS', 300, 10, 3600),
     },
   };
 

@@ -81,6 +81,9 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
   }
 
   onApplicationBootstrap(): void {
+    if (!this.config.roles.scheduler) {
+      return;
+    }
     if (!this.config.maintenance.schedulerEnabled) {
       this.logger.log('scheduler disabled (SCHEDULER_ENABLED=false)');
       return;

@@ -1,12 +1,10 @@
 import { Module } from '@nestjs/common';
 import { AgentsDataModule } from '../agents/agents-data.module.js';
 import { PhonesDataModule } from './phones-data.module.js';
-import { PhonesController } from './phones.controller.js';
 import { PhonesService } from './phones.service.js';
 
 @Module({
   imports: [PhonesDataModule, AgentsDataModule],
-  controllers: [PhonesController],
   providers: [PhonesService],
   exports: [PhonesService, PhonesDataModule, AgentsDataModule],
 })

@@ -4,7 +4,6 @@ import { ConversationTurnsRepository } from './conversation-turns.repository.js'
 import { ConversationTurn, ConversationTurnSchema } from './schemas/conversation-turn.schema.js';
 import { Session, SessionSchema } from './schemas/session.schema.js';
 import { SessionCache } from './session-cache.js';
-import { SessionsController } from './sessions.controller.js';
 import { SessionsRepository } from './sessions.repository.js';
 import { SessionsService } from './sessions.service.js';
 
@@ -15,7 +14,6 @@ import { SessionsService } from './sessions.service.js';
       { name: ConversationTurn.name, schema: ConversationTurnSchema },
     ]),
   ],
-  controllers: [SessionsController],
   providers: [SessionsRepository, ConversationTurnsRepository, SessionCache, SessionsService],
   exports: [SessionsService, SessionsRepository, ConversationTurnsRepository],
 })

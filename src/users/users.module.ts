@@ -1,18 +1,21 @@
 import { Module } from '@nestjs/common';
 import { MongooseModule } from '@nestjs/mongoose';
 import { AccessTokenStore } from './access-token.store.js';
-import { AdminUsersController } from './admin-users.controller.js';
 import { AdminUsersService } from './admin-users.service.js';
 import { User, UserSchema } from './schemas/user.schema.js';
 import { UserProfileCache } from './user-profile.cache.js';
-import { UsersController } from './users.controller.js';
 import { UsersRepository } from './users.repository.js';
 import { UsersService } from './users.service.js';
 
 @Module({
   imports: [MongooseModule.forFeature([{ name: User.name, schema: UserSchema }])],
-  controllers: [UsersController, AdminUsersController],
   providers: [UsersRepository, UsersService, AdminUsersService, AccessTokenStore, UserProfileCache],
-  exports: [UsersRepository, AccessTokenStore, UserProfileCache],
+  exports: [
+    UsersRepository,
+    UsersService,
+    AdminUsersService,
+    AccessTokenStore,
+    UserProfileCache,
+  ],
 })
 export class UsersModule {}

@@ -1,0 +1,46 @@
+import { Module } from '@nestjs/common';
+import { AdminUsersController } from './users/admin-users.controller.js';
+import { AgentsController } from './agents/agents.controller.js';
+import { AgentsModule } from './agents/agents.module.js';
+import { AuthController } from './auth/auth.controller.js';
+import { AuthModule } from './auth/auth.module.js';
+import { CallsController } from './calls/calls.controller.js';
+import { CallsModule } from './calls/calls.module.js';
+import { QueueDashboardModule } from './metrics/queue-dashboard.module.js';
+import { PhonesController } from './phones/phones.controller.js';
+import { PhonesModule } from './phones/phones.module.js';
+import { SessionsController } from './sessions/sessions.controller.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+import { TelephonyController } from './telephony/telephony.controller.js';
+import { TelephonyModule } from './telephony/telephony.module.js';
+import { UsersController } from './users/users.controller.js';
+import { UsersModule } from './users/users.module.js';
+
+/**
+ * The `api` role: every REST route (customers' API, the admin API, the queue dashboard and
+ * Exotel's webhooks). Feature modules hold the services; this module only mounts their routes,
+ * so a worker or media process registers none of them.
+ */
+@Module({
+  imports: [
+    AuthModule,
+    UsersModule,
+    AgentsModule,
+    PhonesModule,
+    SessionsModule,
+    CallsModule,
+    TelephonyModule,
+    QueueDashboardModule,
+  ],
+  controllers: [
+    AuthController,
+    UsersController,
+    AdminUsersController,
+    AgentsController,
+    PhonesController,
+    CallsController,
+    SessionsController,
+    TelephonyController,
+  ],
+})
+export class ApiModule {}
