@@ -9,6 +9,7 @@ import {
   type SessionDocument,
   type SessionStatus,
   type SessionUsage,
+  type TurnLatency,
 } from './schemas/session.schema.js';
 
 export type NewSession = Omit<Session, 'conversationHistory' | 'status' | 'usage' | 'endedAt'>;
@@ -105,6 +106,12 @@ export class SessionsRepository {
       updated.conversationHistory = updated.conversationHistory.slice(-window);
     }
     return updated;
+  }
+
+  setTurnLatencies(sessionId: string, latencies: TurnLatency[]): Promise<unknown> {
+    return this.sessions
+      .updateOne({ sessionId: { $eq: sessionId } }, { $set: { turnLatencies: latencies } })
+      .exec();
   }
 
   addUsage(sessionId: string, usage: Partial<SessionUsage>): Promise<SessionDocument | null> {

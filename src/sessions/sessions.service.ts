@@ -9,6 +9,7 @@ import type {
   MessageRole,
   SessionDocument,
   SessionUsage,
+  TurnLatency,
 } from './schemas/session.schema.js';
 import { SessionCache } from './session-cache.js';
 import { SessionsErrorCode, SessionsException } from './sessions.exception.js';
@@ -87,6 +88,22 @@ export class SessionsService {
       await this.cache.put(stored);
     }
     return toSessionResponse(stored, 'database');
+  }
+
+  /**
+   * A session by id for the real-time paths (media stream, voicebot URL): Redis first, MongoDB
+   * only when the cache misses. Null when there is no such session.
+   */
+  async findLive(sessionId: string): Promise<SessionDocument | null> {
+    const cached = await this.cache.get(sessionId);
+    if (cached) {
+      return cached;
+    }
+    const stored = await this.sessions.findBySessionId(sessionId);
+    if (stored?.status === 'active') {
+      await this.cache.put(stored);
+    }
+    return stored;
   }
 
   async list(userId: string, query: ListSessionsQueryDto): Promise<Page<SessionResponse>> {
@@ -191,6 +208,11 @@ export class SessionsService {
     }
     await this.cache.put(updated);
     return updated;
+  }
+
+  /** The conversation's per-turn latencies, written once when it ends. */
+  async recordTurnLatencies(sessionId: string, latencies: TurnLatency[]): Promise<void> {
+    await this.sessions.setTurnLatencies(sessionId, latencies);
   }
 
   async setExotelCallSid(sessionId: string, exotelCallSid: string): Promise<void> {

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Query } from 
 import { SkipThrottle } from '@nestjs/throttler';
 import {
   ApiBadRequestResponse,
+  ApiGoneResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
@@ -11,7 +12,11 @@ import {
 } from '@nestjs/swagger';
 import { Public } from '../common/decorators/public.decorator.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
-import { IncomingCallResponse, StatusCallbackAck } from './dto/telephony.response.js';
+import {
+  IncomingCallResponse,
+  StatusCallbackAck,
+  VoicebotUrlResponse,
+} from './dto/telephony.response.js';
 import { TelephonyService } from './telephony.service.js';
 
 /** Called by Exotel, authenticated by URL secrets instead of bearer tokens. */
@@ -67,6 +72,40 @@ export class TelephonyController {
     @Body() body: unknown,
   ): Promise<IncomingCallResponse> {
     return this.telephonyService.acceptIncomingCall(webhookToken, {
+      ...query,
+      ...(typeof body === 'object' ? body : {}),
+    });
+  }
+
+  @Get('voicebot/:webhookToken')
+  @ApiOperation({
+    summary:
+      "The Voicebot applet's dynamic URL (query parameters): the call's signed media-stream URL",
+  })
+  @ApiOkResponse({ type: VoicebotUrlResponse })
+  @ApiUnauthorizedResponse({ description: 'Unknown webhook token' })
+  @ApiNotFoundResponse({ description: 'No live call of this account has that CallSid' })
+  @ApiGoneResponse({ description: 'The call has ended' })
+  voicebotByGet(
+    @Param('webhookToken') webhookToken: string,
+    @Query() query: Record<string, unknown>,
+  ): Promise<VoicebotUrlResponse> {
+    return this.telephonyService.voicebotStreamUrl(webhookToken, query);
+  }
+
+  @Post('voicebot/:webhookToken')
+  @HttpCode(HttpStatus.OK)
+  @ApiOperation({
+    summary:
+      "The Voicebot applet's dynamic URL (form or JSON body): the call's signed media-stream URL",
+  })
+  @ApiOkResponse({ type: VoicebotUrlResponse })
+  voicebotByPost(
+    @Param('webhookToken') webhookToken: string,
+    @Query() query: Record<string, unknown>,
+    @Body() body: unknown,
+  ): Promise<VoicebotUrlResponse> {
+    return this.telephonyService.voicebotStreamUrl(webhookToken, {
       ...query,
       ...(typeof body === 'object' ? body : {}),
     });

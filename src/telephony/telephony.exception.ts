@@ -10,6 +10,8 @@ export enum TelephonyErrorCode {
   RateLimited = 'TELEPHONY_RATE_LIMITED',
   NoCredits = 'TELEPHONY_NO_CREDITS',
   TooManyActiveCalls = 'TELEPHONY_TOO_MANY_ACTIVE_CALLS',
+  CallNotFound = 'TELEPHONY_CALL_NOT_FOUND',
+  CallEnded = 'TELEPHONY_CALL_ENDED',
 }
 
 const STATUS: Record<TelephonyErrorCode, HttpStatus> = {
@@ -21,6 +23,8 @@ const STATUS: Record<TelephonyErrorCode, HttpStatus> = {
   [TelephonyErrorCode.RateLimited]: HttpStatus.TOO_MANY_REQUESTS,
   [TelephonyErrorCode.NoCredits]: HttpStatus.PAYMENT_REQUIRED,
   [TelephonyErrorCode.TooManyActiveCalls]: HttpStatus.TOO_MANY_REQUESTS,
+  [TelephonyErrorCode.CallNotFound]: HttpStatus.NOT_FOUND,
+  [TelephonyErrorCode.CallEnded]: HttpStatus.GONE,
 };
 
 export class TelephonyException extends DomainException {

@@ -18,9 +18,14 @@ import { PhonesRepository } from '../phones/phones.repository.js';
 import { PhonesService } from '../phones/phones.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
-import type { IncomingCallResponse, StatusCallbackAck } from './dto/telephony.response.js';
+import type {
+  IncomingCallResponse,
+  StatusCallbackAck,
+  VoicebotUrlResponse,
+} from './dto/telephony.response.js';
 import { normaliseExotelNumber } from './exotel/exotel-number.js';
 import { parseStatusCallback } from './exotel-status-callback.js';
+import { MediaStreamUrls, SESSION_ID_PATTERN } from './media-stream/media-stream-urls.js';
 import { TelephonyErrorCode, TelephonyException } from './telephony.exception.js';
 
 const WEBHOOK_TOKEN_PATTERN = /^[\w-]{20,100}$/;
@@ -43,6 +48,11 @@ function field(params: Record<string, unknown>, name: string): string | undefine
     : undefined;
 }
 
+/** The session of an inbound call: derived from the CallSid, so repeats find the same one. */
+function inboundSessionId(userId: string, callSid: string): string {
+  return `sess_in_${createHash('sha256').update(`${userId}:${callSid}`).digest('hex').slice(0, 24)}`;
+}
+
 /** Exotel's side of the platform: signed status callbacks and inbound calls. */
 @Injectable()
 export class TelephonyService {
@@ -56,6 +66,7 @@ export class TelephonyService {
     private readonly slots: ActiveCallSlots,
     private readonly rateLimiter: RateLimiterService,
     @InjectQueue(Queues.callEvents) private readonly callEvents: Queue<CallStatusJob>,
+    private readonly streamUrls: MediaStreamUrls,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -149,7 +160,7 @@ export class TelephonyService {
       );
     }
 
-    const sessionId = `sess_in_${createHash('sha256').update(`${userId}:${callSid}`).digest('hex').slice(0, 24)}`;
+    const sessionId = inboundSessionId(userId, callSid);
     // A repeat of a call already opened is answered as before, never refused by the limits.
     const isRepeat = (await this.callLogs.findBySessionId(sessionId)) !== null;
     if (!isRepeat) {
@@ -196,6 +207,51 @@ export class TelephonyService {
       agentId: callLog.agentId.toString(),
       created,
     };
+  }
+
+  /**
+   * The Voicebot applet's dynamic URL: the signed media-stream URL of the call's live session.
+   * An outbound call is found by the session id we gave Exotel as its CustomField, an inbound
+   * one by the session the incoming endpoint derived from its CallSid; either way the session
+   * must be the webhook owner's, live, and (once known) on this CallSid.
+   */
+  async voicebotStreamUrl(
+    webhookToken: string,
+    params: Record<string, unknown>,
+  ): Promise<VoicebotUrlResponse> {
+    if (!WEBHOOK_TOKEN_PATTERN.test(webhookToken)) {
+      throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
+    }
+    await this.throttleInbound(webhookToken);
+    const user = await this.users.findActiveByWebhookToken(webhookToken);
+    if (!user) {
+      throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
+    }
+    const callSid = field(params, 'CallSid');
+    if (!callSid) {
+      throw new TelephonyException(TelephonyErrorCode.InvalidCallback, 'CallSid required');
+    }
+    const userId = user._id.toString();
+    const customField = field(params, 'CustomField');
+    const sessionId =
+      customField !== undefined && SESSION_ID_PATTERN.test(customField)
+        ? customField
+        : inboundSessionId(userId, callSid);
+    const session = await this.sessions.findLive(sessionId);
+    const isTheCall =
+      session !== null &&
+      session.userId.toString() === userId &&
+      (session.exotelCallSid === undefined || session.exotelCallSid === callSid);
+    if (!isTheCall) {
+      throw new TelephonyException(
+        TelephonyErrorCode.CallNotFound,
+        `No call of this account has CallSid ${callSid}`,
+      );
+    }
+    if (session.status !== 'active') {
+      throw new TelephonyException(TelephonyErrorCode.CallEnded, 'The call has ended');
+    }
+    return { url: this.streamUrls.urlFor(sessionId) };
   }
 
   /** A new inbound call needs credits and one of the user's concurrent-call slots. */

@@ -22,6 +22,15 @@ export class SessionUsage {
   @Prop({ type: Number, default: 0, min: 0 }) ttsCharacters: number;
 }
 
+/** One conversation turn's latencies (ms), measured by the voice runtime. */
+@Schema({ _id: false })
+export class TurnLatency {
+  @Prop({ type: Number }) sttFinalMs?: number;
+  @Prop({ type: Number }) llmFirstTokenMs?: number;
+  @Prop({ type: Number }) ttsFirstAudioMs?: number;
+  @Prop({ type: Number }) firstAudioSentMs?: number;
+}
+
 @Schema({ collection: 'sessions', timestamps: true })
 export class Session {
   @Prop({ type: String, required: true }) sessionId: string;
@@ -42,6 +51,9 @@ export class Session {
   @Prop({ type: MongooseSchema.Types.Mixed }) metadata?: Record<string, unknown>;
   @Prop({ type: String }) exotelCallSid?: string;
   @Prop({ type: SchemaFactory.createForClass(SessionUsage) }) usage?: SessionUsage;
+  /** Per-turn latencies of the conversation (the latest, bounded), written when it ends. */
+  @Prop({ type: [SchemaFactory.createForClass(TurnLatency)], default: undefined })
+  turnLatencies?: TurnLatency[];
   @Prop({ type: Date }) endedAt?: Date;
   @Prop({ type: Date, required: true }) startedAt: Date;
   @Prop({ type: Date, required: true }) lastActivityAt: Date;

@@ -14,3 +14,13 @@ export class IncomingCallResponse {
   })
   created: boolean;
 }
+
+export class VoicebotUrlResponse {
+  @ApiProperty({
+    example:
+      'wss://voice.example.com/api/v1/telephony/exotel/stream?session=sess_4f2a9c0d1e2b3a4c5d6e7f80&exp=1764600000&sig=...',
+    description:
+      "The call's media-stream URL: signed for its session, valid for STREAM_URL_TTL_SECONDS",
+  })
+  url: string;
+}
