@@ -18,6 +18,8 @@ import { APP_CONFIG } from './config/config.module.js';
 import { HEALTH_MODELS, healthOpenApiPaths, registerHealthRoutes } from './health/health.routes.js';
 import { HealthService } from './health/health.service.js';
 import { LivenessShortcut } from './health/liveness-shortcut.js';
+import { ExotelMediaStreamGateway } from './telephony/media-stream/exotel-media-stream.gateway.js';
+import { registerMediaStreamRoute } from './telephony/media-stream/media-stream.route.js';
 
 export const API_PREFIX = 'api/v1';
 const REQUEST_ID_PATTERN = /^[\w.:-]{1,128}$/;
@@ -126,6 +128,9 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
 
   await app.register(helmet, { contentSecurityPolicy: false });
   registerHealthRoutes(fastify, app.get(HealthService), API_PREFIX);
+  if (config.roles.media) {
+    await registerMediaStreamRoute(fastify, app.get(ExotelMediaStreamGateway));
+  }
   app.enableCors({ origin: config.corsOrigins, credentials: false });
   app.setGlobalPrefix(API_PREFIX, { exclude: ['docs', 'docs-json'] });
   app.useGlobalPipes(

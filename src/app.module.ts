@@ -19,6 +19,7 @@ import { APP_CONFIG, ConfigModule, configFromEnvironment } from './config/config
 import { HealthModule } from './health/health.module.js';
 import { InfraModule } from './infra/infra.module.js';
 import { MaintenanceModule } from './maintenance/maintenance.module.js';
+import { MediaModule } from './media.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PhonesModule } from './phones/phones.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
@@ -74,6 +75,7 @@ export class AppModule {
         // Roles (APP_ROLES): the scheduler role is read by MaintenanceScheduler itself.
         ...(config.roles.api ? [ApiModule] : []),
         ...(config.roles.worker ? [WorkerModule] : []),
+        ...(config.roles.media ? [MediaModule] : []),
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

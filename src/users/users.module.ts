@@ -10,12 +10,6 @@ import { UsersService } from './users.service.js';
 @Module({
   imports: [MongooseModule.forFeature([{ name: User.name, schema: UserSchema }])],
   providers: [UsersRepository, UsersService, AdminUsersService, AccessTokenStore, UserProfileCache],
-  exports: [
-    UsersRepository,
-    UsersService,
-    AdminUsersService,
-    AccessTokenStore,
-    UserProfileCache,
-  ],
+  exports: [UsersRepository, UsersService, AdminUsersService, AccessTokenStore, UserProfileCache],
 })
 export class UsersModule {}
