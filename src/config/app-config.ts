@@ -126,6 +126,11 @@ export interface AppConfig {
     cartesia: VendorEndpoint;
     /** Lifetime of a signed media-stream URL (Exotel connects within seconds of getting it). */
     streamUrlTtlSeconds: number;
+    /**
+     * Longest wait for a vendor: to connect, for the first token or audio, and between two
+     * pieces of a stream. Past it the vendor counts as down (one retry, then the fallback line).
+     */
+    vendorTimeoutMs: number;
     /** Silence (ms) after caller speech that ends the caller's turn (the recognizer's endpointing). */
     endpointingMs: number;
     /** Silence (ms) after the last word the recognizer reports as the end of an utterance. */
@@ -571,6 +576,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       elevenlabs: readVendor(reader, 'ELEVENLABS', 'wss://api.elevenlabs.io', ['wss:', 'ws:']),
       cartesia: readVendor(reader, 'CARTESIA', 'wss://api.cartesia.ai', ['wss:', 'ws:']),
       streamUrlTtlSeconds: reader.integer('STREAM_URL_TTL_SECONDS', 300, 10, 3600),
+      vendorTimeoutMs: reader.integer('VOICE_VENDOR_TIMEOUT_MS', 8000, 100, 60_000),
       endpointingMs: reader.integer('VOICE_ENDPOINTING_MS', 300, 10, 5000),
       utteranceEndMs: reader.integer('VOICE_UTTERANCE_END_MS', 1000, 1000, 5000),
     },

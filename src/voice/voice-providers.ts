@@ -31,22 +31,46 @@ export class VoiceProviders {
   private readonly tts: Record<VoiceProvider, TextToSpeech>;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    const { deepgram, openai, elevenlabs, cartesia } = config.voice;
+    const { deepgram, openai, elevenlabs, cartesia, vendorTimeoutMs: timeout } = config.voice;
     this.stt = withKey(deepgram, 'deepgram', 'DEEPGRAM_API_KEY', sttWithout, (apiKey) => {
-      return new DeepgramSpeechToText({ apiKey, baseUrl: deepgram.baseUrl });
+      return new DeepgramSpeechToText({
+        apiKey,
+        baseUrl: deepgram.baseUrl,
+        connectTimeoutMs: timeout,
+      });
     });
     this.llm = withKey(openai, 'openai', 'OPENAI_API_KEY', llmWithout, (apiKey) => {
-      return new OpenAiLanguageModel({ apiKey, baseUrl: openai.baseUrl });
+      return new OpenAiLanguageModel({
+        apiKey,
+        baseUrl: openai.baseUrl,
+        firstTokenTimeoutMs: timeout,
+        idleTimeoutMs: timeout,
+      });
     });
     this.tts = {
       openai: withKey(openai, 'openai', 'OPENAI_API_KEY', ttsWithout, (apiKey) => {
-        return new OpenAiTextToSpeech({ apiKey, baseUrl: openai.baseUrl });
+        return new OpenAiTextToSpeech({
+          apiKey,
+          baseUrl: openai.baseUrl,
+          firstAudioTimeoutMs: timeout,
+          idleTimeoutMs: timeout,
+        });
       }),
       elevenlabs: withKey(elevenlabs, 'elevenlabs', 'ELEVENLABS_API_KEY', ttsWithout, (apiKey) => {
-        return new ElevenLabsTextToSpeech({ apiKey, baseUrl: elevenlabs.baseUrl });
+        return new ElevenLabsTextToSpeech({
+          apiKey,
+          baseUrl: elevenlabs.baseUrl,
+          connectTimeoutMs: timeout,
+          firstAudioTimeoutMs: timeout,
+        });
       }),
       cartesia: withKey(cartesia, 'cartesia', 'CARTESIA_API_KEY', ttsWithout, (apiKey) => {
-        return new CartesiaTextToSpeech({ apiKey, baseUrl: cartesia.baseUrl });
+        return new CartesiaTextToSpeech({
+          apiKey,
+          baseUrl: cartesia.baseUrl,
+          connectTimeoutMs: timeout,
+          firstAudioTimeoutMs: timeout,
+        });
       }),
     };
   }
