@@ -5,6 +5,7 @@ import { CallPlacementService } from './call-placement.service.js';
 import { ExotelCallControl } from './exotel-call-control.js';
 import { ExotelRequestBudget } from './exotel/exotel-request-budget.js';
 import { ExotelClient } from './exotel/exotel.client.js';
+import { MediaStreamSignals } from './media-stream/media-stream-signals.js';
 import { MediaStreamUrls } from './media-stream/media-stream-urls.js';
 import { TelephonyService } from './telephony.service.js';
 
@@ -15,9 +16,17 @@ import { TelephonyService } from './telephony.service.js';
     ExotelRequestBudget,
     TelephonyService,
     MediaStreamUrls,
+    MediaStreamSignals,
     CallPlacementService,
     { provide: CALL_CONTROL, useClass: ExotelCallControl },
   ],
-  exports: [ExotelClient, CallPlacementService, TelephonyService, MediaStreamUrls, CALL_CONTROL],
+  exports: [
+    ExotelClient,
+    CallPlacementService,
+    TelephonyService,
+    MediaStreamUrls,
+    MediaStreamSignals,
+    CALL_CONTROL,
+  ],
 })
 export class TelephonyModule {}

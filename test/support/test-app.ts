@@ -98,11 +98,14 @@ export async function createTestContext(
  * Another instance of the same deployment as `context`: a second app on the same configuration
  * (databases, Redis, queue prefix), as when several replicas run. The caller closes it.
  */
-export async function createPeerApp(context: TestContext): Promise<NestFastifyApplication> {
+export async function createPeerApp(
+  context: TestContext,
+  roles: AppConfig['roles'] = context.config.roles,
+): Promise<NestFastifyApplication> {
   const discard = new Writable({
     write(_chunk: Buffer, _encoding, callback) {
       callback();
     },
   });
-  return createApp({ config: context.config, logStream: discard });
+  return createApp({ config: { ...context.config, roles }, logStream: discard });
 }

@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { RedisLockService, type HeldLock } from '../../infra/lock/redis-lock.service.js';
 import { SessionsService } from '../../sessions/sessions.service.js';
@@ -11,6 +17,7 @@ import {
 import type { StreamStart } from './exotel-media-frames.js';
 import { ExotelMediaStream, type StreamAdmission } from './exotel-media-stream.js';
 import { MediaStreamCloseCode } from './media-stream-close-codes.js';
+import { MediaStreamSignals, streamClaimName } from './media-stream-signals.js';
 import { MediaStreamUrls } from './media-stream-urls.js';
 
 /** How long a live stream's claim on its session lasts unless renewed (renewed every third). */
@@ -24,7 +31,9 @@ type Admission = Awaited<ReturnType<StreamAdmission['admit']>>;
  * stream anywhere in the cluster, then hands it to the conversation.
  */
 @Injectable()
-export class ExotelMediaStreamGateway implements StreamAdmission, OnApplicationShutdown {
+export class ExotelMediaStreamGateway
+  implements StreamAdmission, OnModuleInit, OnApplicationShutdown
+{
   private readonly logger = new Logger('MediaStream');
   private readonly streams = new Map<
     ExotelMediaStream,
@@ -36,8 +45,16 @@ export class ExotelMediaStreamGateway implements StreamAdmission, OnApplicationS
     private readonly urls: MediaStreamUrls,
     private readonly sessions: SessionsService,
     private readonly locks: RedisLockService,
+    private readonly signals: MediaStreamSignals,
     @Inject(CONVERSATION_STARTER) private readonly conversations: ConversationStarter,
   ) {}
+
+  /** Hang-ups asked for elsewhere in the cluster reach the stream here. */
+  async onModuleInit(): Promise<void> {
+    await this.signals.listen(({ sessionId, reason }) => {
+      this.endStream(sessionId, reason);
+    });
+  }
 
   /** A socket Exotel opened on the stream path, with its URL's query parameters. */
   accept(socket: WebSocket, query: Record<string, unknown>): void {
@@ -89,7 +106,7 @@ export class ExotelMediaStreamGateway implements StreamAdmission, OnApplicationS
         reason: 'the stream is for another call',
       };
     }
-    const claim = await this.locks.acquire(`media-stream:${sessionId}`, LIVE_CLAIM_MS);
+    const claim = await this.locks.acquire(streamClaimName(sessionId), LIVE_CLAIM_MS);
     if (!claim) {
       return {
         admitted: false,
