@@ -122,7 +122,7 @@ export class TelephonyService {
     if (!WEBHOOK_TOKEN_PATTERN.test(webhookToken)) {
       throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
     }
-    await this.throttleInbound(webhookToken);
+    await this.throttleInbound(webhookToken, 'telephony:inbound');
     const user = await this.users.findActiveByWebhookToken(webhookToken);
     if (!user) {
       throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
@@ -222,7 +222,7 @@ export class TelephonyService {
     if (!WEBHOOK_TOKEN_PATTERN.test(webhookToken)) {
       throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
     }
-    await this.throttleInbound(webhookToken);
+    await this.throttleInbound(webhookToken, 'telephony:voicebot');
     const user = await this.users.findActiveByWebhookToken(webhookToken);
     if (!user) {
       throw new TelephonyException(TelephonyErrorCode.UnknownWebhook, 'Unknown webhook');
@@ -272,10 +272,13 @@ export class TelephonyService {
   }
 
   /** Whoever holds a webhook token may not open calls without bound (the key never holds the token). */
-  private async throttleInbound(webhookToken: string): Promise<void> {
+  private async throttleInbound(
+    webhookToken: string,
+    endpoint: 'telephony:inbound' | 'telephony:voicebot',
+  ): Promise<void> {
     const tokenId = createHash('sha256').update(webhookToken).digest('hex').slice(0, 32);
     const hit = await this.rateLimiter.hit(
-      RedisKeys.rateLimit('telephony:inbound', tokenId),
+      RedisKeys.rateLimit(endpoint, tokenId),
       this.config.calls.inboundPerMinute,
       60_000,
     );

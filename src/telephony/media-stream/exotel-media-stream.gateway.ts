@@ -20,6 +20,12 @@ import { MediaStreamCloseCode } from './media-stream-close-codes.js';
 import { MediaStreamSignals, streamClaimName } from './media-stream-signals.js';
 import { MediaStreamUrls } from './media-stream-urls.js';
 
+/**
+ * Sockets still waiting for `start` (or being checked) at once: each costs little, but an
+ * unauthenticated peer must not be able to hold memory and timers without bound.
+ */
+const MAX_PENDING_STREAMS = 500;
+
 /** How long a live stream's claim on its session lasts unless renewed (renewed every third). */
 const LIVE_CLAIM_MS = 30_000;
 
@@ -58,6 +64,10 @@ export class ExotelMediaStreamGateway
 
   /** A socket Exotel opened on the stream path, with its URL's query parameters. */
   accept(socket: WebSocket, query: Record<string, unknown>): void {
+    if (this.streams.size - this.bySession.size >= MAX_PENDING_STREAMS) {
+      socket.close(MediaStreamCloseCode.flood, 'too many streams waiting to start');
+      return;
+    }
     const stream = new ExotelMediaStream(socket, query, this, this.logger);
     this.streams.set(stream, {});
   }
