@@ -74,7 +74,11 @@ export class ConversationService implements ConversationStarter {
       logger,
     );
     this.metrics.active.inc();
-    await conversation.start();
+    // Not awaited: a greeting or a fallback line plays while the transport already listens.
+    conversation.start().catch((error: unknown) => {
+      logger.error(`conversation failed to start: ${String(error)}`);
+      conversation.onClosed('the conversation failed to start');
+    });
     return conversation;
   }
 

@@ -56,28 +56,41 @@ export class VoiceProviders {
           idleTimeoutMs: timeout,
         });
       }),
-      elevenlabs: withKey(elevenlabs, 'elevenlabs', 'ELEVENLABS_API_KEY', ttsWithout, (apiKey) => {
-        return new ElevenLabsTextToSpeech({
-          apiKey,
-          baseUrl: elevenlabs.baseUrl,
-          connectTimeoutMs: timeout,
-          firstAudioTimeoutMs: timeout,
-        });
-      }),
-      cartesia: withKey(cartesia, 'cartesia', 'CARTESIA_API_KEY', ttsWithout, (apiKey) => {
-        return new CartesiaTextToSpeech({
-          apiKey,
-          baseUrl: cartesia.baseUrl,
-          connectTimeoutMs: timeout,
-          firstAudioTimeoutMs: timeout,
-        });
-      }),
+      elevenlabs: streamingVoice(
+        ElevenLabsTextToSpeech,
+        elevenlabs,
+        ['elevenlabs', 'ELEVENLABS_API_KEY'],
+        timeout,
+      ),
+      cartesia: streamingVoice(
+        CartesiaTextToSpeech,
+        cartesia,
+        ['cartesia', 'CARTESIA_API_KEY'],
+        timeout,
+      ),
     };
   }
 
   forAgent(agent: AgentConfig): ConversationVendors {
     return { stt: this.stt, llm: this.llm, tts: this.tts[agent.voice.provider] };
   }
+}
+
+/** A WebSocket speech vendor (ElevenLabs, Cartesia): same settings, one class each. */
+function streamingVoice(
+  Adapter: typeof ElevenLabsTextToSpeech | typeof CartesiaTextToSpeech,
+  endpoint: VendorEndpoint,
+  [vendor, setting]: [string, string],
+  timeout: number,
+): TextToSpeech {
+  return withKey(endpoint, vendor, setting, ttsWithout, (apiKey) => {
+    return new Adapter({
+      apiKey,
+      baseUrl: endpoint.baseUrl,
+      connectTimeoutMs: timeout,
+      firstAudioTimeoutMs: timeout,
+    });
+  });
 }
 
 function withKey<T>(

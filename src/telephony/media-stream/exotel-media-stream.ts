@@ -65,6 +65,7 @@ export class ExotelMediaStream implements CallAudioTransport {
   private readonly chunker = new ExotelAudioChunker();
   private readonly marksInFlight = new Set<string>();
   private readonly marksCleared = new Set<string>();
+  private readonly marksPlayedEarly: string[] = [];
   private startTimer?: NodeJS.Timeout;
   private badFrames = 0;
   private frameAllowance: number;
@@ -181,6 +182,11 @@ export class ExotelMediaStream implements CallAudioTransport {
   }
 
   private handle(frame: InboundFrame): void {
+    const needsStart = !['connected', 'start', 'stop'].includes(frame.event);
+    if (this.state === 'awaiting-start' && needsStart) {
+      this.end(MediaStreamCloseCode.protocolError, `${frame.event} before start`);
+      return;
+    }
     switch (frame.event) {
       case 'connected':
         return;
@@ -195,10 +201,6 @@ export class ExotelMediaStream implements CallAudioTransport {
         void this.admit(frame.start);
         return;
       case 'media':
-        if (this.state === 'awaiting-start') {
-          this.end(MediaStreamCloseCode.protocolError, 'audio before start');
-          return;
-        }
         // Audio arriving while the session is being checked is not the conversation's yet.
         this.listener?.onAudio(frame.audio);
         return;
@@ -230,6 +232,9 @@ export class ExotelMediaStream implements CallAudioTransport {
       }
       this.listener = outcome.listener;
       this.state = 'live';
+      for (const name of this.marksPlayedEarly.splice(0)) {
+        outcome.listener.onPlayed(name);
+      }
     } catch (error) {
       this.logger.error(
         `media stream admission failed: ${error instanceof Error ? error.message : String(error)}`,
@@ -242,7 +247,12 @@ export class ExotelMediaStream implements CallAudioTransport {
     if (this.marksCleared.delete(name) || !this.marksInFlight.delete(name)) {
       return;
     }
-    this.listener?.onPlayed(name);
+    if (this.listener) {
+      this.listener.onPlayed(name);
+    } else {
+      // Played while the conversation was still starting (a greeting, a fallback line).
+      this.marksPlayedEarly.push(name);
+    }
   }
 
   private badFrame(problem: string): void {

@@ -7,7 +7,7 @@ import type {
   SpeechToTextEvent,
   SpeechToTextStream,
 } from '../ports/speech-to-text.port.js';
-import type { TextToSpeech } from '../ports/text-to-speech.port.js';
+import type { TextToSpeech, TextToSpeechOptions } from '../ports/text-to-speech.port.js';
 import { VendorError } from '../ports/vendor-error.js';
 import { AgentReply, type ReplyOutcome } from './agent-reply.js';
 import type {
@@ -193,6 +193,8 @@ export class VoiceConversation implements CallAudioListener {
         this.callerSpeaking();
         return;
       case 'final':
+        // A recognizer that works again earns a fresh retry for its next failure.
+        this.sttRetried = false;
         this.callerSpeaking();
         this.heardParts.push(event.text);
         this.turn.finalAt = this.now();
@@ -271,13 +273,7 @@ export class VoiceConversation implements CallAudioListener {
         temperature: this.settings.agent.llm.temperature,
         maxTokens: this.settings.agent.llm.maxTokens,
         messages: [...this.history],
-        voice: {
-          voiceId: this.settings.agent.voice.voiceId,
-          model: this.settings.agent.voice.model,
-          settings: this.settings.agent.voice.settings,
-          language: this.settings.agent.language,
-          sampleRate: this.transport.sampleRate,
-        },
+        voice: this.voice(),
       },
       { llm, tts: this.vendors.tts, transport: this.transport, now: this.now },
     );
@@ -376,13 +372,7 @@ export class VoiceConversation implements CallAudioListener {
           model: this.settings.agent.llm.model,
           temperature: 0,
           messages: [],
-          voice: {
-            voiceId: this.settings.agent.voice.voiceId,
-            model: this.settings.agent.voice.model,
-            settings: this.settings.agent.voice.settings,
-            language: this.settings.agent.language,
-            sampleRate: this.transport.sampleRate,
-          },
+          voice: this.voice(),
         },
         {
           llm: fixedLine(FALLBACK_LINE),
@@ -422,6 +412,18 @@ export class VoiceConversation implements CallAudioListener {
     await this.recorder.ended(ending, this.latencies).catch((error: unknown) => {
       this.logger.error(`could not report the end of the call: ${String(error)}`);
     });
+  }
+
+  /** The agent's voice, at the stream's sample rate. */
+  private voice(): TextToSpeechOptions {
+    const { voice, language } = this.settings.agent;
+    return {
+      voiceId: voice.voiceId,
+      model: voice.model,
+      settings: voice.settings,
+      language,
+      sampleRate: this.transport.sampleRate,
+    };
   }
 
   private armSilence(): void {
