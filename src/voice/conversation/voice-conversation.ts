@@ -74,6 +74,8 @@ export class VoiceConversation implements CallAudioListener {
   private turn: UserTurn = {};
   /** A caller turn ended while an uninterruptible reply was playing. */
   private answerPending = false;
+  /** Caller turns heard during that reply, added to the conversation after it. */
+  private readonly heldCallerTurns: string[] = [];
   private ended = false;
   private writes: Promise<void> = Promise.resolve();
   private sttSecondsRecorded = 0;
@@ -129,7 +131,8 @@ export class VoiceConversation implements CallAudioListener {
     if (this.ended) {
       return;
     }
-    this.armSilence();
+    // Keys typed over the agent stop it like speech would (when it may be interrupted).
+    this.callerSpeaking();
     this.digits += digit;
     clearTimeout(this.dtmfTimer);
     const complete = () => {
@@ -230,14 +233,20 @@ export class VoiceConversation implements CallAudioListener {
 
   private userTurnEnded(text: string): void {
     this.turn.speechEndAt = this.lastSpeechAt;
-    this.history.push({ role: 'user', content: text });
-    this.record('user', text);
     if (this.reply) {
-      // Heard while an uninterruptible reply plays: answered once it has been said.
+      // Said while a reply plays on (not interruptible): it follows that reply in the
+      // conversation, and is answered once the reply has been said.
+      this.heldCallerTurns.push(text);
       this.answerPending = true;
       return;
     }
+    this.addCallerTurn(text);
     this.scheduleAnswer();
+  }
+
+  private addCallerTurn(text: string): void {
+    this.history.push({ role: 'user', content: text });
+    this.record('user', text);
   }
 
   private scheduleAnswer(): void {
@@ -303,6 +312,9 @@ export class VoiceConversation implements CallAudioListener {
       this.history.push({ role: 'assistant', content: said });
       this.record('assistant', said);
     }
+    this.heldCallerTurns.splice(0).forEach((text) => {
+      this.addCallerTurn(text);
+    });
     this.recordUsage(reply);
     if (this.ended) {
       return;

@@ -78,6 +78,29 @@ export function failureForVendorMessage(text: string, status?: number): VendorFa
   return 'rejected';
 }
 
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Whether vendor text is base64 (Buffer.from would silently skip what is not). */
+export function isBase64(text: string): boolean {
+  return BASE64.test(text);
+}
+
+/** One vendor text frame read as a JSON object, or why it is not one. */
+export function readJsonObject(
+  text: string,
+): { kind: 'object'; message: Record<string, unknown> } | { kind: 'malformed'; why: string } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { kind: 'malformed', why: 'a message is not JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { kind: 'malformed', why: 'a message is not a JSON object' };
+  }
+  return { kind: 'object', message: parsed as Record<string, unknown> };
+}
+
 /** Why the vendor closed an open socket; a policy close carries the vendor's reason in words. */
 function failureForClose(code: number, reason: string): VendorFailure {
   if ((code === 1008 || (code >= 4000 && code < 5000)) && reason.length > 0) {

@@ -4,12 +4,8 @@ import type {
   TextToSpeechHandlers,
   TextToSpeechOptions,
 } from '../../ports/text-to-speech.port.js';
-import { VendorError, type VendorFailure } from '../../ports/vendor-error.js';
-import {
-  failureForVendorMessage,
-  VendorSocket,
-  vendorTextForMessage,
-} from '../websocket-connect.js';
+import { isBase64, readJsonObject } from '../websocket-connect.js';
+import { sampleRateRefusal, WebSocketSynthesis } from '../websocket-synthesis.js';
 
 const VENDOR = 'elevenlabs';
 
@@ -28,7 +24,6 @@ export interface ElevenLabsTextToSpeechOptions {
   defaultModel?: string;
 }
 
-const SUPPORTED_SAMPLE_RATES = new Set([8000, 16000, 24000]);
 const VOICE_ID = /^[A-Za-z0-9]{1,64}$/;
 const LANGUAGE_CODE = /^[a-z]{2,3}$/;
 /** The models documented to take `language_code`; for the others the language is implied. */
@@ -46,9 +41,6 @@ const NUMBER_SETTINGS: ReadonlyArray<readonly [string, number, number]> = [
   ['speed', 0.7, 1.2],
 ];
 const BOOLEAN_SETTINGS = ['use_speaker_boost'];
-/** Text waiting for the connection to open is bounded: a runaway producer fails the utterance. */
-const MAX_QUEUED_CHARACTERS = 20_000;
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
  * ElevenLabs streaming text-to-speech over the `stream-input` WebSocket.
@@ -132,16 +124,11 @@ type ServerMessage =
   | { kind: 'malformed'; why: string };
 
 function readServerMessage(text: string): ServerMessage {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return { kind: 'malformed', why: 'a message is not JSON' };
+  const read = readJsonObject(text);
+  if (read.kind === 'malformed') {
+    return read;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return { kind: 'malformed', why: 'a message is not a JSON object' };
-  }
-  const message = parsed as Record<string, unknown>;
+  const { message } = read;
   if (
     typeof message.error === 'string' ||
     (typeof message.message === 'string' && !('audio' in message))
@@ -159,7 +146,7 @@ function readServerMessage(text: string): ServerMessage {
   if (isFinal !== undefined && isFinal !== null && typeof isFinal !== 'boolean') {
     return { kind: 'malformed', why: 'isFinal is not a boolean' };
   }
-  if (typeof audio === 'string' && !BASE64.test(audio)) {
+  if (typeof audio === 'string' && !isBase64(audio)) {
     return { kind: 'malformed', why: 'audio is not base64' };
   }
   return {
@@ -169,233 +156,72 @@ function readServerMessage(text: string): ServerMessage {
   };
 }
 
-class ElevenLabsUtterance implements SpeechSynthesis {
-  private readonly socket: VendorSocket | undefined;
-  private readonly queue: string[] = [];
-  private queuedCharacters = 0;
-  private sentCharacters = 0;
-  private endRequested = false;
-  private endSent = false;
-  private textSent = false;
-  private audioReceived = false;
-  private finished = false;
-  private silenceTimer: NodeJS.Timeout | undefined;
-  /** The odd byte of a chunk, completed by the next chunk's first byte. */
-  private pendingByte: Buffer | undefined;
-
+class ElevenLabsUtterance extends WebSocketSynthesis {
   constructor(
-    private readonly config: UtteranceConfig,
-    options: TextToSpeechOptions,
-    private readonly handlers: TextToSpeechHandlers,
+    config: UtteranceConfig,
+    private readonly options: TextToSpeechOptions,
+    handlers: TextToSpeechHandlers,
   ) {
+    super({ vendor: VENDOR, ...config }, handlers);
     const refusal = refusalBeforeConnecting(options);
-    if (refusal) {
-      setImmediate(() => {
-        this.fail('rejected', refusal);
-      });
+    if (refusal !== undefined) {
+      this.refuse(refusal);
       return;
     }
-    this.socket = new VendorSocket(
-      {
-        vendor: VENDOR,
-        url: streamInputUrl(config, options),
-        headers: { 'xi-api-key': config.apiKey },
-        connectTimeoutMs: config.connectTimeoutMs,
-        apiKey: config.apiKey,
-      },
-      {
-        onOpen: () => {
-          this.onOpen(options);
-        },
-        onMessage: (text) => {
-          this.onMessage(text);
-        },
-        onFailure: (error) => {
-          this.report(error);
-        },
-      },
-    );
+    this.connect({
+      url: streamInputUrl(config, options),
+      headers: { 'xi-api-key': config.apiKey },
+    });
   }
 
-  get characters(): number {
-    return this.sentCharacters;
+  protected override skips(text: string): boolean {
+    // Whitespace alone is not sent either.
+    return text.trim().length === 0;
   }
 
-  push(text: string): void {
-    if (this.finished || this.endRequested || text.trim().length === 0) {
-      return;
-    }
-    if (this.socket?.isOpen) {
-      this.sendText(text);
-      return;
-    }
-    this.queuedCharacters += text.length;
-    if (this.queuedCharacters > MAX_QUEUED_CHARACTERS) {
-      this.fail(
-        'rejected',
-        `more than ${MAX_QUEUED_CHARACTERS} characters pushed before the connection opened`,
-      );
-      return;
-    }
-    this.queue.push(text);
-  }
-
-  end(): void {
-    if (this.finished || this.endRequested) {
-      return;
-    }
-    this.endRequested = true;
-    if (this.sentCharacters === 0 && this.queue.length === 0) {
-      // Nothing to speak: the vendor would have nothing to finish either.
-      setImmediate(() => {
-        this.finish();
-      });
-      return;
-    }
-    if (this.socket?.isOpen) {
-      this.sendEnd();
-    }
-  }
-
-  cancel(): void {
-    if (this.finished) {
-      return;
-    }
-    this.finished = true;
-    this.stopTimer();
-    this.socket?.close();
-  }
-
-  private onOpen(options: TextToSpeechOptions): void {
-    const voiceSettings = elevenLabsVoiceSettings(options.settings);
-    this.socket?.send({
+  protected override openingMessage(): unknown {
+    const voiceSettings = elevenLabsVoiceSettings(this.options.settings);
+    return {
       text: ' ',
       ...(Object.keys(voiceSettings).length > 0 ? { voice_settings: voiceSettings } : {}),
       generation_config: { chunk_length_schedule: CHUNK_LENGTH_SCHEDULE },
-    });
-    for (const text of this.queue.splice(0)) {
-      this.sendText(text);
-    }
-    this.queuedCharacters = 0;
-    if (this.endRequested && !this.finished) {
-      this.sendEnd();
-    }
+    };
   }
 
-  private sendText(text: string): void {
+  protected override textMessage(text: string): unknown {
     // ElevenLabs wants every piece to end with a space so words never run together.
     const spaced = /\s$/.test(text) ? text : `${text} `;
     // flush makes ElevenLabs speak this piece now rather than wait for more text to buffer.
-    this.socket?.send({ text: spaced, flush: true });
-    this.sentCharacters += text.length;
-    this.textSent = true;
-    // The first-audio bound runs from the first text; later pieces do not extend it.
-    if (!this.silenceTimer) {
-      this.armTimer();
-    }
+    return { text: spaced, flush: true };
   }
 
-  private sendEnd(): void {
-    this.socket?.send({ text: '' });
-    this.endSent = true;
-    this.armTimer();
+  protected override endMessage(): unknown {
+    return { text: '' };
   }
 
-  private onMessage(text: string): void {
+  protected override cancelMessage(): unknown {
+    // stream-input has no cancel message: closing the socket is what stops it.
+    return undefined;
+  }
+
+  protected override receiveMessage(text: string): void {
     const message = readServerMessage(text);
     switch (message.kind) {
       case 'malformed':
         this.fail('malformed', message.why);
         return;
-      case 'error': {
-        const quoted = vendorTextForMessage(message.text, this.config.apiKey);
-        this.fail(failureForVendorMessage(message.text), `the vendor reported an error: ${quoted}`);
+      case 'error':
+        this.receiveVendorError(message.text);
         return;
-      }
       case 'audio':
         break;
     }
     if (message.audio) {
-      this.audioReceived = true;
-      this.deliver(message.audio);
-      if (this.finished) {
-        return;
-      }
-      // Only audio is progress: other messages do not extend the silence bound.
-      this.armTimer();
+      this.receiveAudio(message.audio);
     }
     if (message.isFinal) {
-      if (!this.endSent) {
-        this.fail('unavailable', 'the vendor ended the stream before the end of the text');
-        return;
-      }
-      this.finish();
+      this.receiveEnd('the vendor ended the stream before the end of the text');
     }
-  }
-
-  private deliver(audio: Buffer): void {
-    let pcm = this.pendingByte ? Buffer.concat([this.pendingByte, audio]) : audio;
-    this.pendingByte = undefined;
-    if (pcm.length % 2 === 1) {
-      this.pendingByte = Buffer.from(pcm.subarray(pcm.length - 1));
-      pcm = pcm.subarray(0, pcm.length - 1);
-    }
-    if (pcm.length > 0) {
-      this.handlers.onAudio(pcm);
-    }
-  }
-
-  /**
-   * Bounds the vendor's silence while audio is owed: from the first text to the first audio,
-   * and from the end of the text to the final message. Between sentences it may rightly wait.
-   */
-  private armTimer(): void {
-    this.stopTimer();
-    if (this.finished) {
-      return;
-    }
-    const owed = (this.textSent && !this.audioReceived) || this.endSent;
-    if (!owed) {
-      return;
-    }
-    const limit = this.config.firstAudioTimeoutMs;
-    const why = this.audioReceived
-      ? `no progress within ${limit} ms after the end of the text`
-      : `no audio within ${limit} ms of the first text`;
-    this.silenceTimer = setTimeout(() => {
-      this.fail('timeout', why);
-    }, limit);
-  }
-
-  private stopTimer(): void {
-    if (this.silenceTimer) {
-      clearTimeout(this.silenceTimer);
-      this.silenceTimer = undefined;
-    }
-  }
-
-  private finish(): void {
-    if (this.finished) {
-      return;
-    }
-    this.finished = true;
-    this.stopTimer();
-    this.socket?.close();
-    this.handlers.onDone();
-  }
-
-  private fail(failure: VendorFailure, message: string): void {
-    this.report(new VendorError(VENDOR, failure, message));
-  }
-
-  private report(error: VendorError): void {
-    if (this.finished) {
-      return;
-    }
-    this.finished = true;
-    this.stopTimer();
-    this.socket?.close();
-    this.handlers.onError(error);
   }
 }
 
@@ -403,8 +229,5 @@ function refusalBeforeConnecting(options: TextToSpeechOptions): string | undefin
   if (!VOICE_ID.test(options.voiceId)) {
     return 'the voice id is not a plain ElevenLabs id (letters and digits, at most 64)';
   }
-  if (!SUPPORTED_SAMPLE_RATES.has(options.sampleRate)) {
-    return `sample rate ${options.sampleRate} is not one of 8000, 16000, 24000`;
-  }
-  return undefined;
+  return sampleRateRefusal(options.sampleRate);
 }

@@ -13,7 +13,7 @@ import {
   failedResponse,
   OPENAI_VENDOR,
   Watchdog,
-} from './openai-language-model.js';
+} from './openai-http.js';
 
 export interface OpenAiTextToSpeechOptions {
   apiKey: string;
