@@ -610,6 +610,14 @@ describe('a voice conversation on a live call', () => {
       expect(session.usage.sttSeconds).toBeGreaterThan(0);
       expect(session.usage.llmTokens).toBeGreaterThan(0);
       expect(session.usage.ttsCharacters).toBeGreaterThan(0);
+      const shown = await call(rig.context.app, 'GET', `/api/v1/sessions/${live.sessionId}`, {
+        token: live.user.token,
+      });
+      expect(shown.body.usage.llmPromptTokens).toBeGreaterThan(0);
+      expect(shown.body.usage.llmCompletionTokens).toBeGreaterThan(0);
+      expect(shown.body.usage.llmTokens).toBe(
+        shown.body.usage.llmPromptTokens + shown.body.usage.llmCompletionTokens,
+      );
       expect(ended.costBreakdown.stt).toBeGreaterThan(0);
       expect(ended.costBreakdown.llm).toBeGreaterThan(0);
       expect(ended.costBreakdown.tts).toBeGreaterThan(0);

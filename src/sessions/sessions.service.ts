@@ -43,6 +43,14 @@ export function toSessionResponse(
     startedAt: session.startedAt,
     lastActivityAt: session.lastActivityAt,
     endedAt: session.endedAt ?? null,
+    usage: {
+      sttSeconds: session.usage?.sttSeconds ?? 0,
+      llmTokens: session.usage?.llmTokens ?? 0,
+      llmPromptTokens: session.usage?.llmPromptTokens ?? 0,
+      llmCompletionTokens: session.usage?.llmCompletionTokens ?? 0,
+      ttsCharacters: session.usage?.ttsCharacters ?? 0,
+    },
+    turnLatencies: session.turnLatencies ?? [],
     source,
   };
 }

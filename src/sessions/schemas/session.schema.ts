@@ -18,7 +18,10 @@ export class ConversationMessage {
 @Schema({ _id: false })
 export class SessionUsage {
   @Prop({ type: Number, default: 0, min: 0 }) sttSeconds: number;
+  /** Prompt and completion tokens together (what the LLM rate prices). */
   @Prop({ type: Number, default: 0, min: 0 }) llmTokens: number;
+  @Prop({ type: Number, default: 0, min: 0 }) llmPromptTokens: number;
+  @Prop({ type: Number, default: 0, min: 0 }) llmCompletionTokens: number;
   @Prop({ type: Number, default: 0, min: 0 }) ttsCharacters: number;
 }
 

@@ -24,6 +24,8 @@ export interface TurnLatency {
 export interface UsageDelta {
   sttSeconds: number;
   llmTokens: number;
+  llmPromptTokens: number;
+  llmCompletionTokens: number;
   ttsCharacters: number;
 }
 

@@ -465,6 +465,8 @@ export class VoiceConversation implements CallAudioListener {
     const usage = {
       sttSeconds: Math.max(0, sttSeconds),
       llmTokens: reply ? reply.usage.promptTokens + reply.usage.completionTokens : 0,
+      llmPromptTokens: reply?.usage.promptTokens ?? 0,
+      llmCompletionTokens: reply?.usage.completionTokens ?? 0,
       ttsCharacters: reply?.ttsCharacters ?? 0,
     };
     if (usage.sttSeconds > 0 || usage.llmTokens > 0 || usage.ttsCharacters > 0) {
