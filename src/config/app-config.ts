@@ -126,6 +126,8 @@ export interface AppConfig {
     cartesia: VendorEndpoint;
     /** Lifetime of a signed media-stream URL (Exotel connects within seconds of getting it). */
     streamUrlTtlSeconds: number;
+    /** Audio rate asked of Exotel in the stream URL (8000 is PSTN quality; 16000 and 24000 wideband). */
+    sampleRate: 8000 | 16000 | 24000;
     /**
      * Longest wait for a vendor: to connect, for the first token or audio, and between two
      * pieces of a stream. Past it the vendor counts as down (one retry, then the fallback line).
@@ -441,6 +443,15 @@ function readRoles(reader: Reader): AppConfig['roles'] {
   };
 }
 
+function readSampleRate(reader: Reader): AppConfig['voice']['sampleRate'] {
+  const rate = reader.integer('VOICE_SAMPLE_RATE', 8000, 8000, 24000);
+  if (rate === 8000 || rate === 16000 || rate === 24000) {
+    return rate;
+  }
+  reader.problems.push(`VOICE_SAMPLE_RATE must be 8000, 16000 or 24000 (got "${rate}")`);
+  return 8000;
+}
+
 function readVendor(
   reader: Reader,
   prefix: string,
@@ -576,6 +587,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       elevenlabs: readVendor(reader, 'ELEVENLABS', 'wss://api.elevenlabs.io', ['wss:', 'ws:']),
       cartesia: readVendor(reader, 'CARTESIA', 'wss://api.cartesia.ai', ['wss:', 'ws:']),
       streamUrlTtlSeconds: reader.integer('STREAM_URL_TTL_SECONDS', 300, 10, 3600),
+      sampleRate: readSampleRate(reader),
       vendorTimeoutMs: reader.integer('VOICE_VENDOR_TIMEOUT_MS', 8000, 100, 60_000),
       endpointingMs: reader.integer('VOICE_ENDPOINTING_MS', 300, 10, 5000),
       utteranceEndMs: reader.integer('VOICE_UTTERANCE_END_MS', 1000, 1000, 5000),

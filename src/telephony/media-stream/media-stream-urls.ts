@@ -35,6 +35,10 @@ export class MediaStreamUrls {
     const base = new URL(this.config.publicBaseUrl);
     base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
     const url = new URL(MEDIA_STREAM_PATH, base);
+    if (this.config.voice.sampleRate !== 8000) {
+      // Exotel reads the rate from the URL it connects to (8 kHz when absent).
+      url.searchParams.set('sample-rate', String(this.config.voice.sampleRate));
+    }
     url.searchParams.set('session', sessionId);
     url.searchParams.set('exp', expiry);
     url.searchParams.set('sig', this.signatureOf(sessionId, expiry));
