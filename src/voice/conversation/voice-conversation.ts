@@ -1,5 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import type { AgentConfig } from '../../agents/schemas/agent-config.schema.js';
+import { pcmLevel, SPEECH_LEVEL } from '../audio/pcm-level.js';
 import type { CallAudioListener, CallAudioTransport } from '../ports/call-audio.port.js';
 import type { ChatMessage, LanguageModel } from '../ports/language-model.port.js';
 import type {
@@ -22,8 +23,6 @@ export const FALLBACK_LINE =
   "I'm sorry, I'm having technical trouble and can't continue right now. Please call again later. Goodbye.";
 /** Digits typed within this gap form one keypad entry. */
 const DTMF_GAP_MS = 1_500;
-/** Caller audio louder than this (RMS of 16-bit samples) counts as speech for latency timing. */
-const SPEECH_RMS = 400;
 /** Turn latencies kept per call (the session keeps them; a long call keeps the latest). */
 const MAX_TURN_LATENCIES = 100;
 const GUIDANCE =
@@ -121,7 +120,7 @@ export class VoiceConversation implements CallAudioListener {
     if (this.ended) {
       return;
     }
-    if (rms(audio) >= SPEECH_RMS) {
+    if (pcmLevel(audio) >= SPEECH_LEVEL) {
       this.lastSpeechAt = this.now();
     }
     this.stt?.write(audio);
@@ -501,19 +500,6 @@ function fixedLine(text: string): LanguageModel {
 
 function since(from: number | undefined, to: number | undefined): number | undefined {
   return from === undefined || to === undefined ? undefined : Math.max(0, Math.round(to - from));
-}
-
-function rms(audio: Buffer): number {
-  const samples = Math.floor(audio.length / 2);
-  if (samples === 0) {
-    return 0;
-  }
-  let sum = 0;
-  for (let offset = 0; offset + 1 < audio.length; offset += 2) {
-    const sample = audio.readInt16LE(offset);
-    sum += sample * sample;
-  }
-  return Math.sqrt(sum / samples);
 }
 
 function asVendorError(error: unknown, vendor: string): VendorError {
