@@ -110,11 +110,11 @@ function sttWithout(vendor: string, setting: string): SpeechToText {
 function llmWithout(vendor: string, setting: string): LanguageModel {
   return {
     vendor,
-    // eslint-disable-next-line require-yield
-    async *stream() {
-      await Promise.resolve();
-      throw unconfigured(vendor, setting);
-    },
+    stream: () => ({
+      [Symbol.asyncIterator]: () => ({
+        next: () => Promise.reject(unconfigured(vendor, setting)),
+      }),
+    }),
   };
 }
 

@@ -2,7 +2,11 @@ import type { Logger } from '@nestjs/common';
 import type { AgentConfig } from '../../agents/schemas/agent-config.schema.js';
 import { pcmLevel, SPEECH_LEVEL } from '../audio/pcm-level.js';
 import type { CallAudioListener, CallAudioTransport } from '../ports/call-audio.port.js';
-import type { ChatMessage, LanguageModel } from '../ports/language-model.port.js';
+import type {
+  ChatMessage,
+  LanguageModel,
+  LanguageModelEvent,
+} from '../ports/language-model.port.js';
 import type {
   SpeechToText,
   SpeechToTextEvent,
@@ -485,16 +489,30 @@ export class VoiceConversation implements CallAudioListener {
 function fixedLine(text: string): LanguageModel {
   return {
     vendor: 'fixed',
-    // eslint-disable-next-line @typescript-eslint/require-await
-    async *stream() {
-      yield { type: 'text', text };
-      yield {
-        type: 'done',
-        finishReason: 'stop',
-        usage: { promptTokens: 0, completionTokens: 0 },
-        estimated: false,
-      };
-    },
+    stream: () =>
+      eventsOf([
+        { type: 'text', text },
+        {
+          type: 'done',
+          finishReason: 'stop',
+          usage: { promptTokens: 0, completionTokens: 0 },
+          estimated: false,
+        },
+      ]),
+  };
+}
+
+function eventsOf(events: LanguageModelEvent[]): AsyncIterable<LanguageModelEvent> {
+  let next = 0;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: () =>
+        Promise.resolve(
+          next < events.length
+            ? { done: false, value: events[next++] as LanguageModelEvent }
+            : { done: true, value: undefined },
+        ),
+    }),
   };
 }
 
