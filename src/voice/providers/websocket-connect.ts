@@ -1,11 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { VendorError, type VendorFailure } from '../ports/vendor-error.js';
+import { vendorText } from './vendor-text.js';
 
 /** Larger vendor messages are refused (ws closes with 1009); a few MB is minutes of base64 PCM. */
 export const MAX_VENDOR_MESSAGE_BYTES = 4 * 1024 * 1024;
-
-const VENDOR_TEXT_LIMIT = 200;
 
 const NETWORK_ERROR_CODES = new Set([
   'ECONNREFUSED',
@@ -22,19 +21,6 @@ const QUOTA_WORDS =
   /quota|rate[\s_-]?limit|too[\s_-]many[\s_-]requests|credits?|concurren|payment[\s_-]required/i;
 const AUTH_WORDS =
   /unauthori[sz]ed|authenticat|api[\s_-]?key|forbidden|permission|access[\s_-]denied|credential/i;
-
-/**
- * Vendor text as it may appear in an error message: the key redacted (a vendor may echo it),
- * control characters removed, cut short so a whole vendor body never reaches the logs.
- */
-export function vendorTextForMessage(text: string, apiKey: string): string {
-  const redacted = apiKey.length > 0 ? text.split(apiKey).join('[redacted]') : text;
-  // eslint-disable-next-line no-control-regex
-  const printable = redacted.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return printable.length > VENDOR_TEXT_LIMIT
-    ? `${printable.slice(0, VENDOR_TEXT_LIMIT)}…`
-    : printable;
-}
 
 /** How a failed WebSocket handshake's HTTP status is read. */
 export function failureForStatus(status: number): VendorFailure {
@@ -249,7 +235,7 @@ export class VendorSocket {
       this.fail('unavailable', `connection closed during the handshake (code ${code})`);
       return;
     }
-    const quoted = vendorTextForMessage(reason, this.options.apiKey);
+    const quoted = vendorText(reason, this.options.apiKey);
     const detail = quoted.length > 0 ? `code ${code}: ${quoted}` : `code ${code}`;
     this.fail(failureForClose(code, reason), `the vendor closed the connection (${detail})`);
   }
@@ -291,7 +277,7 @@ export class VendorSocket {
       const detail = error instanceof Error ? error.message : 'unknown error';
       this.fail(
         'malformed',
-        `could not handle a vendor message (${vendorTextForMessage(detail, this.options.apiKey)})`,
+        `could not handle a vendor message (${vendorText(detail, this.options.apiKey)})`,
       );
     }
   }

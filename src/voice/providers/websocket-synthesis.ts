@@ -1,10 +1,7 @@
 import type { SpeechSynthesis, TextToSpeechHandlers } from '../ports/text-to-speech.port.js';
 import { VendorError, type VendorFailure } from '../ports/vendor-error.js';
-import {
-  failureForVendorMessage,
-  VendorSocket,
-  vendorTextForMessage,
-} from './websocket-connect.js';
+import { failureForVendorMessage, VendorSocket } from './websocket-connect.js';
+import { vendorText } from './vendor-text.js';
 
 /** Text waiting for the connection to open is bounded: a runaway producer fails the utterance. */
 const MAX_QUEUED_CHARACTERS = 20_000;
@@ -191,7 +188,7 @@ export abstract class WebSocketSynthesis implements SpeechSynthesis {
 
   /** The vendor's own error message, classified by its words (and status, when it gives one). */
   protected receiveVendorError(text: string, status?: number): void {
-    const quoted = vendorTextForMessage(text, this.settings.apiKey);
+    const quoted = vendorText(text, this.settings.apiKey);
     this.report(
       new VendorError(
         this.settings.vendor,

@@ -1,7 +1,8 @@
 import WebSocket from 'ws';
 import type { SpeechToTextEvent, SpeechToTextStream } from '../../ports/speech-to-text.port.js';
 import { VendorError } from '../../ports/vendor-error.js';
-import { DEEPGRAM_VENDOR, interpretDeepgramMessage, shortVendorText } from './deepgram-messages.js';
+import { DEEPGRAM_VENDOR, interpretDeepgramMessage } from './deepgram-messages.js';
+import { vendorText } from '../vendor-text.js';
 
 export interface DeepgramLiveStreamSettings {
   sampleRate: number;
@@ -34,7 +35,7 @@ function failureOfClose(code: number, reason: string): VendorError {
       'closed the stream: no audio in time (NET-0001)',
     );
   }
-  const detail = reason === '' ? '' : `: ${shortVendorText(reason)}`;
+  const detail = reason === '' ? '' : `: ${vendorText(reason)}`;
   return new VendorError(DEEPGRAM_VENDOR, 'unavailable', `closed the stream (${code})${detail}`);
 }
 

@@ -65,12 +65,3 @@ export function interpretDeepgramMessage(text: string): DeepgramMessageMeaning {
 }
 
 export const DEEPGRAM_VENDOR = 'deepgram';
-
-const VENDOR_TEXT_LIMIT = 200;
-
-/** Vendor text made safe to put in an error message: one line, cut short. */
-export function shortVendorText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  const oneLine = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return oneLine.length > VENDOR_TEXT_LIMIT ? `${oneLine.slice(0, VENDOR_TEXT_LIMIT)}…` : oneLine;
-}

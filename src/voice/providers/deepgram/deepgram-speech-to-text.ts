@@ -8,7 +8,8 @@ import type {
 } from '../../ports/speech-to-text.port.js';
 import { VendorError } from '../../ports/vendor-error.js';
 import { DeepgramLiveStream } from './deepgram-live-stream.js';
-import { DEEPGRAM_VENDOR, shortVendorText } from './deepgram-messages.js';
+import { DEEPGRAM_VENDOR } from './deepgram-messages.js';
+import { vendorText } from '../vendor-text.js';
 
 export interface DeepgramSpeechToTextOptions {
   apiKey: string;
@@ -33,7 +34,7 @@ function handshakeFailure(response: IncomingMessage): VendorError {
   const status = response.statusCode ?? 0;
   // Deepgram explains a refused stream in the `dg-error` header of the upgrade answer.
   const header = response.headers['dg-error'];
-  const reason = shortVendorText(Array.isArray(header) ? header.join(' ') : (header ?? ''));
+  const reason = vendorText(Array.isArray(header) ? header.join(' ') : (header ?? ''));
   const detail = reason === '' ? '' : `: ${reason}`;
   if (status === 401 || status === 403) {
     return new VendorError(DEEPGRAM_VENDOR, 'unauthorized', `refused the key (${status})`, status);

@@ -1,4 +1,5 @@
 import { VendorError, type VendorFailure } from '../../ports/vendor-error.js';
+import { vendorText } from '../vendor-text.js';
 
 /**
  * What both OpenAI adapters share over HTTP: the vendor's name and default base URL, the
@@ -9,22 +10,10 @@ export const OPENAI_VENDOR = 'openai';
 export const DEFAULT_OPENAI_BASE_URL = 'https://api.openai.com/v1';
 
 /** Vendor text kept in an error message: enough to diagnose, never a whole body. */
-const MAX_VENDOR_TEXT = 200;
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Vendor text folded to one line and cut short. */
-export function cutVendorText(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_VENDOR_TEXT ? `${flat.slice(0, MAX_VENDOR_TEXT)}…` : flat;
-}
-
-/** Vendor text made safe for a log line: cut short, and without our key should it echo it. */
-function vendorText(text: string, apiKey: string): string {
-  return cutVendorText(apiKey === '' ? text : text.split(apiKey).join('***'));
 }
 
 /**

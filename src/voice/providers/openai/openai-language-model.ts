@@ -9,7 +9,6 @@ import type {
 import { VendorError } from '../../ports/vendor-error.js';
 import {
   connectionFailure,
-  cutVendorText,
   DEFAULT_OPENAI_BASE_URL,
   droppedConnection,
   failedResponse,
@@ -18,6 +17,7 @@ import {
   Watchdog,
 } from './openai-http.js';
 import { ServerSentEventParser, ServerSentEventTooLongError } from './server-sent-events.js';
+import { vendorText } from '../vendor-text.js';
 
 export interface OpenAiLanguageModelOptions {
   apiKey: string;
@@ -151,7 +151,7 @@ class ReplyAssembler {
         throw new VendorError(
           OPENAI_VENDOR,
           'unavailable',
-          `the stream failed: ${cutVendorText(message)}`,
+          `the stream failed: ${vendorText(message)}`,
         );
       }
       if (usage) {
@@ -409,6 +409,6 @@ function parseJson(data: string): unknown {
   try {
     return JSON.parse(data);
   } catch {
-    throw malformed(`an event is not JSON: ${cutVendorText(data).slice(0, 40)}`);
+    throw malformed(`an event is not JSON: ${vendorText(data).slice(0, 40)}`);
   }
 }
