@@ -81,13 +81,16 @@ export class SessionsRepository {
     sessionId: string,
     message: ConversationMessage,
     window: number,
+    usage?: Partial<SessionUsage>,
   ): Promise<SessionDocument | null> {
+    const increments = usage ? usageIncrements(usage) : {};
     const updated = await this.sessions
       .findOneAndUpdate(
         { sessionId: { $eq: sessionId }, status: 'active' },
         {
           $push: { conversationHistory: { $each: [message], $slice: -window } },
           $set: { lastActivityAt: message.timestamp },
+          ...(Object.keys(increments).length > 0 ? { $inc: increments } : {}),
         },
         { returnDocument: 'after' },
       )
@@ -115,9 +118,7 @@ export class SessionsRepository {
   }
 
   addUsage(sessionId: string, usage: Partial<SessionUsage>): Promise<SessionDocument | null> {
-    const increments = Object.fromEntries(
-      Object.entries(usage).map(([key, value]) => [`usage.${key}`, value]),
-    );
+    const increments = usageIncrements(usage);
     return this.sessions
       .findOneAndUpdate(
         { sessionId: { $eq: sessionId }, status: 'active' },
@@ -163,4 +164,13 @@ export class SessionsRepository {
       .exec();
     return result.deletedCount;
   }
+}
+
+/** `$inc` of the usage counters that moved. */
+function usageIncrements(usage: Partial<SessionUsage>): Record<string, number> {
+  return Object.fromEntries(
+    Object.entries(usage)
+      .filter(([, value]) => typeof value === 'number' && Number.isFinite(value) && value >= 0)
+      .map(([key, value]) => [`usage.${key}`, value]),
+  );
 }

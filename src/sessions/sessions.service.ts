@@ -128,19 +128,21 @@ export class SessionsService {
   /**
    * One conversation turn (called by the voice runtime): kept whole in the turns collection,
    * and in the session's window of latest turns, which the cache mirrors. Content beyond
-   * MAX_MESSAGE_CHARACTERS is cut, so no turn can bloat the session or its cache entry.
+   * MAX_MESSAGE_CHARACTERS is cut, so no turn can bloat the session or its cache entry. Usage
+   * the turn cost can ride along in the same write.
    */
   async appendMessage(
     sessionId: string,
     role: MessageRole,
     content: string,
+    usage?: Partial<SessionUsage>,
   ): Promise<SessionDocument> {
     const message = {
       role,
       content: content.slice(0, MAX_MESSAGE_CHARACTERS),
       timestamp: new Date(),
     };
-    const updated = await this.sessions.appendMessage(sessionId, message, HISTORY_WINDOW);
+    const updated = await this.sessions.appendMessage(sessionId, message, HISTORY_WINDOW, usage);
     if (!updated) {
       throw await this.missingOrEnded(sessionId);
     }

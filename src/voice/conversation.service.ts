@@ -85,8 +85,8 @@ export class ConversationService implements ConversationStarter {
   private recorderFor(session: SessionDocument, callLogId: string): ConversationRecorder {
     const { sessionId } = session;
     return {
-      appendMessage: async (role, content) => {
-        await this.sessions.appendMessage(sessionId, role, content);
+      appendMessage: async (role, content, usage) => {
+        await this.sessions.appendMessage(sessionId, role, content, usage);
       },
       recordUsage: async (usage) => {
         await this.sessions.recordUsage(sessionId, usage);

@@ -40,8 +40,13 @@ export class PcmResampler {
   private readonly phases: Float64Array[];
   private readonly identity: boolean;
   private oddByte: Buffer | undefined;
-  /** Input samples still needed, starting at absolute input index `historyStart`. */
+  /**
+   * Input samples still needed: `historyLength` of them from `history[0]`, the first being
+   * absolute input index `historyStart`. The array grows by doubling and is reused, so a
+   * stream allocates nothing per chunk once warm.
+   */
   private history = new Float64Array(0);
+  private historyLength = 0;
   private historyStart = 0;
   /** The next output sits at input time `position + phase / outputStep`. */
   private position = 0;
@@ -73,13 +78,14 @@ export class PcmResampler {
     if (this.identity) {
       return Buffer.from(bytes.subarray(0, evenLength));
     }
-    const samples = new Float64Array(evenLength / 2);
-    for (let index = 0; index < samples.length; index++) {
+    const count = evenLength / 2;
+    const samples = new Float64Array(count);
+    for (let index = 0; index < count; index++) {
       samples[index] = bytes.readInt16LE(index * 2);
     }
     this.append(samples);
-    this.inputCount += samples.length;
-    return this.produce(this.historyStart + this.history.length - 1 - HALF_WIDTH);
+    this.inputCount += count;
+    return this.produce(this.historyStart + this.historyLength - 1 - HALF_WIDTH);
   }
 
   /** Ends the stream: returns the last samples (an odd trailing byte is dropped) and resets. */
@@ -96,7 +102,8 @@ export class PcmResampler {
 
   private reset(): void {
     this.oddByte = undefined;
-    this.history = new Float64Array(HALF_WIDTH);
+    this.history = new Float64Array(4 * HALF_WIDTH);
+    this.historyLength = HALF_WIDTH;
     this.historyStart = -HALF_WIDTH;
     this.position = 0;
     this.phase = 0;
@@ -127,37 +134,48 @@ export class PcmResampler {
   }
 
   private append(samples: Float64Array): void {
-    const joined = new Float64Array(this.history.length + samples.length);
-    joined.set(this.history);
-    joined.set(samples, this.history.length);
-    this.history = joined;
+    const needed = this.historyLength + samples.length;
+    if (needed > this.history.length) {
+      const grown = new Float64Array(Math.max(needed, 2 * this.history.length));
+      grown.set(this.history.subarray(0, this.historyLength));
+      this.history = grown;
+    }
+    this.history.set(samples, this.historyLength);
+    this.historyLength = needed;
   }
 
   /** Produces every output whose instant is at or before input index `lastPosition`. */
   private produce(lastPosition: number): Buffer {
-    const output: number[] = [];
+    const history = this.history;
+    const outputs = Math.max(
+      0,
+      Math.ceil(((lastPosition - this.position + 1) * this.outputStep) / this.inputStep) + 1,
+    );
+    const buffer = Buffer.alloc(outputs * 2);
+    let written = 0;
     while (this.position <= lastPosition) {
       const taps = this.phases[this.phase];
-      if (!taps) {
+      if (!taps || written === outputs) {
         break;
       }
       const first = this.position - HALF_WIDTH + 1 - this.historyStart;
       let value = 0;
       for (let tap = 0; tap < taps.length; tap++) {
-        value += (taps[tap] ?? 0) * (this.history[first + tap] ?? 0);
+        value += (taps[tap] ?? 0) * (history[first + tap] ?? 0);
       }
-      output.push(Math.max(-32768, Math.min(32767, Math.round(value))));
+      buffer.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(value))), written * 2);
+      written += 1;
       const advanced = this.phase + this.inputStep;
       this.position += Math.floor(advanced / this.outputStep);
       this.phase = advanced % this.outputStep;
     }
     const keepFrom = this.position - HALF_WIDTH + 1;
     if (keepFrom > this.historyStart) {
-      this.history = this.history.slice(keepFrom - this.historyStart);
+      const dropped = keepFrom - this.historyStart;
+      history.copyWithin(0, dropped, this.historyLength);
+      this.historyLength -= dropped;
       this.historyStart = keepFrom;
     }
-    const buffer = Buffer.alloc(output.length * 2);
-    output.forEach((sample, index) => buffer.writeInt16LE(sample, index * 2));
-    return buffer;
+    return buffer.subarray(0, written * 2);
   }
 }

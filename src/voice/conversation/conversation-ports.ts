@@ -34,7 +34,8 @@ export interface UsageDelta {
  * latency of each turn, and the call's end.
  */
 export interface ConversationRecorder {
-  appendMessage(role: MessageRole, content: string): Promise<void>;
+  /** A message, with the usage that produced it when there is some (one write). */
+  appendMessage(role: MessageRole, content: string, usage?: UsageDelta): Promise<void>;
   recordUsage(usage: UsageDelta): Promise<void>;
   recordTurn(latency: TurnLatency): void;
   /** Called once, after every earlier write has completed. */

@@ -19,6 +19,7 @@ import type {
   ConversationEnding,
   ConversationRecorder,
   TurnLatency,
+  UsageDelta,
   VoiceErrorCode,
 } from './conversation-ports.js';
 
@@ -82,6 +83,8 @@ export class VoiceConversation implements CallAudioListener {
   private ended = false;
   private writes: Promise<void> = Promise.resolve();
   private sttSecondsRecorded = 0;
+  /** Audio seconds of recognizer streams already replaced (a reopened stream counts from 0). */
+  private sttSecondsOfClosedStreams = 0;
   private readonly latencies: TurnLatency[] = [];
   private silenceTimer?: NodeJS.Timeout;
   private timeLimitTimer?: NodeJS.Timeout;
@@ -313,12 +316,11 @@ export class VoiceConversation implements CallAudioListener {
     const said = outcome.kind === 'spoken' ? outcome.text : outcome.heard;
     if (said !== '') {
       this.history.push({ role: 'assistant', content: said });
-      this.record('assistant', said);
     }
+    this.recordReply(said, reply);
     this.heldCallerTurns.splice(0).forEach((text) => {
       this.addCallerTurn(text);
     });
-    this.recordUsage(reply);
     if (this.ended) {
       return;
     }
@@ -357,6 +359,7 @@ export class VoiceConversation implements CallAudioListener {
 
   private async sttFailed(error: VendorError): Promise<void> {
     this.stt?.close();
+    this.sttSecondsOfClosedStreams += this.stt?.audioSeconds ?? 0;
     this.stt = undefined;
     if (!this.sttRetried && error.retryable) {
       this.sttRetried = true;
@@ -399,10 +402,7 @@ export class VoiceConversation implements CallAudioListener {
       this.reply = line;
       const outcome = await line.run();
       this.reply = undefined;
-      if (outcome.kind === 'spoken') {
-        this.record('assistant', outcome.text);
-      }
-      this.recordUsage(line);
+      this.recordReply(outcome.kind === 'spoken' ? outcome.text : outcome.heard, line);
     }
     await this.end(ending);
   }
@@ -462,19 +462,37 @@ export class VoiceConversation implements CallAudioListener {
     this.enqueueWrite(() => this.recorder.appendMessage(role, content));
   }
 
-  private recordUsage(reply?: AgentReply): void {
-    const sttSeconds = (this.stt?.audioSeconds ?? 0) - this.sttSecondsRecorded;
-    this.sttSecondsRecorded = this.stt?.audioSeconds ?? this.sttSecondsRecorded;
-    const usage = {
-      sttSeconds: Math.max(0, sttSeconds),
-      llmTokens: reply ? reply.usage.promptTokens + reply.usage.completionTokens : 0,
-      llmPromptTokens: reply?.usage.promptTokens ?? 0,
-      llmCompletionTokens: reply?.usage.completionTokens ?? 0,
-      ttsCharacters: reply?.ttsCharacters ?? 0,
-    };
-    if (usage.sttSeconds > 0 || usage.llmTokens > 0 || usage.ttsCharacters > 0) {
+  /** A reply's words and what it cost (with the caller audio heard since), in one write. */
+  private recordReply(said: string, reply: AgentReply): void {
+    const usage = this.usageSince(reply);
+    if (said !== '') {
+      this.enqueueWrite(() => this.recorder.appendMessage('assistant', said, usage));
+    } else if (hasUsage(usage)) {
       this.enqueueWrite(() => this.recorder.recordUsage(usage));
     }
+  }
+
+  private recordUsage(): void {
+    const usage = this.usageSince();
+    if (hasUsage(usage)) {
+      this.enqueueWrite(() => this.recorder.recordUsage(usage));
+    }
+  }
+
+  /** Usage not recorded yet: caller audio since the last record, and the reply's own. */
+  private usageSince(reply?: AgentReply): UsageDelta {
+    const audioSeconds = this.sttSecondsOfClosedStreams + (this.stt?.audioSeconds ?? 0);
+    const sttSeconds = Math.max(0, audioSeconds - this.sttSecondsRecorded);
+    this.sttSecondsRecorded = audioSeconds;
+    const prompt = reply?.usage.promptTokens ?? 0;
+    const completion = reply?.usage.completionTokens ?? 0;
+    return {
+      sttSeconds,
+      llmTokens: prompt + completion,
+      llmPromptTokens: prompt,
+      llmCompletionTokens: completion,
+      ttsCharacters: reply?.ttsCharacters ?? 0,
+    };
   }
 
   /** Writes run one after another, in the order the conversation made them. */
@@ -514,6 +532,10 @@ function eventsOf(events: LanguageModelEvent[]): AsyncIterable<LanguageModelEven
         ),
     }),
   };
+}
+
+function hasUsage(usage: UsageDelta): boolean {
+  return usage.sttSeconds > 0 || usage.llmTokens > 0 || usage.ttsCharacters > 0;
 }
 
 function since(from: number | undefined, to: number | undefined): number | undefined {
