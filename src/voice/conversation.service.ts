@@ -5,6 +5,7 @@ import { type CallStatusJob, toCallStatusJob } from '../calls/call-events.proces
 import type { CallStatusEvent } from '../calls/call-lifecycle.service.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
+import { enqueueWithin } from '../infra/queue/enqueue-within.js';
 import { DEFAULT_JOB_OPTIONS, Jobs, Queues, jobId } from '../infra/queue/queues.js';
 import type { SessionDocument } from '../sessions/schemas/session.schema.js';
 import { HISTORY_WINDOW, SessionsService } from '../sessions/sessions.service.js';
@@ -116,10 +117,15 @@ export class ConversationService implements ConversationStarter {
     source: string,
     event: Omit<CallStatusEvent, 'callLogId'>,
   ): Promise<void> {
-    await this.callEvents.add(Jobs.callStatus, toCallStatusJob({ callLogId, ...event }), {
-      ...DEFAULT_JOB_OPTIONS,
-      jobId: jobId(callLogId, event.status, source),
-    });
+    // Bounded: the queue connection waits out Redis outages. A lost end report is repaired by
+    // Exotel's own status callback or the reconciliation sweep.
+    await enqueueWithin(
+      this.callEvents,
+      this.config.redis.enqueueTimeoutMs,
+      Jobs.callStatus,
+      toCallStatusJob({ callLogId, ...event }),
+      { ...DEFAULT_JOB_OPTIONS, jobId: jobId(callLogId, event.status, source) },
+    );
   }
 }
 

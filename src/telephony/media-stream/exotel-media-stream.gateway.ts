@@ -6,6 +6,9 @@ import {
   type OnModuleInit,
 } from '@nestjs/common';
 import type { WebSocket } from 'ws';
+import type { AppConfig } from '../../config/app-config.js';
+import { APP_CONFIG } from '../../config/config.module.js';
+import { withinTime } from '../../infra/queue/enqueue-within.js';
 import { RedisLockService, type HeldLock } from '../../infra/lock/redis-lock.service.js';
 import { SessionsService } from '../../sessions/sessions.service.js';
 import {
@@ -53,11 +56,12 @@ export class ExotelMediaStreamGateway
     private readonly locks: RedisLockService,
     private readonly signals: MediaStreamSignals,
     @Inject(CONVERSATION_STARTER) private readonly conversations: ConversationStarter,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   /** Hang-ups asked for elsewhere in the cluster reach the stream here. */
-  async onModuleInit(): Promise<void> {
-    await this.signals.listen(({ sessionId, reason }) => {
+  onModuleInit(): void {
+    this.signals.listen(({ sessionId, reason }) => {
       this.endStream(sessionId, reason);
     });
   }
@@ -116,7 +120,12 @@ export class ExotelMediaStreamGateway
         reason: 'the stream is for another call',
       };
     }
-    const claim = await this.locks.acquire(streamClaimName(sessionId), LIVE_CLAIM_MS);
+    // The queue connection waits out Redis outages: a stream is refused instead of held.
+    const claim = await withinTime(
+      this.locks.acquire(streamClaimName(sessionId), LIVE_CLAIM_MS),
+      this.config.redis.enqueueTimeoutMs,
+      'media stream claims',
+    );
     if (!claim) {
       return {
         admitted: false,

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
+import { withinTime } from '../../infra/queue/enqueue-within.js';
 import { QueueConnectionHolder } from '../../infra/queue/queue-connection.holder.js';
 import { RedisKeys } from '../../infra/redis/redis-keys.js';
 import { SESSION_ID_PATTERN } from './media-stream-urls.js';
@@ -39,25 +40,42 @@ export class MediaStreamSignals implements OnApplicationShutdown {
   private readonly logger = new Logger('MediaStreamSignals');
   private readonly redis: Redis;
   private readonly channel: string;
+  private readonly timeoutMs: number;
   private subscriber?: Redis;
 
   constructor(queueConnection: QueueConnectionHolder, @Inject(APP_CONFIG) config: AppConfig) {
     this.redis = queueConnection.connection;
     this.channel = `${config.redis.queuePrefix}:media-stream:end`;
+    this.timeoutMs = config.redis.enqueueTimeoutMs;
   }
 
-  /** True when the call has a live stream somewhere, which has now been asked to end. */
+  /**
+   * True when the call has a live stream somewhere, which has now been asked to end. Bounded
+   * in time (the queue connection waits out Redis outages): a request answers 503 instead.
+   */
   async requestEnd(sessionId: string, reason: string): Promise<boolean> {
-    const live = await this.redis.exists(RedisKeys.lock(streamClaimName(sessionId)));
+    const live = await withinTime(
+      this.redis.exists(RedisKeys.lock(streamClaimName(sessionId))),
+      this.timeoutMs,
+      'media stream claims',
+    );
     if (live === 0) {
       return false;
     }
-    await this.redis.publish(this.channel, JSON.stringify({ sessionId, reason }));
+    await withinTime(
+      this.redis.publish(this.channel, JSON.stringify({ sessionId, reason })),
+      this.timeoutMs,
+      'media stream end requests',
+    );
     return true;
   }
 
-  /** Media processes listen for end requests (a dedicated connection: subscribers do nothing else). */
-  async listen(onEnd: (request: EndRequest) => void): Promise<void> {
+  /**
+   * Media processes listen for end requests (a dedicated connection: subscribers do nothing
+   * else). Never waits for Redis: start-up must not hang on it, and the subscription is made
+   * (and remade after a reconnect) whenever Redis answers.
+   */
+  listen(onEnd: (request: EndRequest) => void): void {
     const subscriber = this.redis.duplicate();
     this.subscriber = subscriber;
     subscriber.on('error', (error: Error) => {
@@ -69,7 +87,9 @@ export class MediaStreamSignals implements OnApplicationShutdown {
         onEnd(request);
       }
     });
-    await subscriber.subscribe(this.channel);
+    subscriber.subscribe(this.channel).catch((error: unknown) => {
+      this.logger.warn(`could not subscribe to end requests: ${String(error)}`);
+    });
   }
 
   onApplicationShutdown(): void {
