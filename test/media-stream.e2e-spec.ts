@@ -690,6 +690,23 @@ describe('the media stream: authentication, the Voicebot URL and hostile input',
       await noLiveStream();
     });
 
+    it('ends normally on a stop whose reason is long and not ASCII (a close reason allows 123 bytes)', async () => {
+      const liveCall = await answerInboundCall(rig);
+      const caller = await connectTo(liveCall);
+      await greeted(caller);
+      caller.sendRaw(
+        JSON.stringify({
+          event: 'stop',
+          stream_sid: caller.streamSid,
+          stop: { call_sid: liveCall.callSid, reason: 'नमस्ते😀'.repeat(30) },
+        }),
+      );
+      expect(await closeOf(caller)).toMatchObject({ code: 1000 });
+      const ended = await finalized(liveCall.callLogId);
+      expect(ended.status).toBe('user-ended');
+      await noLiveStream();
+    });
+
     it('stays healthy after all this: /health answers 200 and a new call converses', async () => {
       const health = await fetch(`${rig.wsBase.replace(/^ws:/, 'http:')}/api/v1/health`);
       expect(health.status).toBe(200);

@@ -16,6 +16,14 @@ import {
 } from './exotel-media-frames.js';
 import { MediaStreamCloseCode } from './media-stream-close-codes.js';
 
+/**
+ * A WebSocket close reason from any text: the protocol allows 123 bytes, and `ws` throws on
+ * more, so text that came from Exotel (a stop reason) is kept to printable ASCII and cut.
+ */
+export function closeReason(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?').slice(0, 120);
+}
+
 /** Bounds on one stream, so a hostile or broken peer costs little and ends soon. */
 export interface MediaStreamLimits {
   /** Wait for `start` after the socket opens. */
@@ -144,8 +152,7 @@ export class ExotelMediaStream implements CallAudioTransport {
     if (code !== MediaStreamCloseCode.normal) {
       this.logger.warn(`media stream closed (${code}): ${reason}`);
     }
-    // Close reasons are limited to 123 bytes by the protocol.
-    this.socket.close(code, reason.slice(0, 120));
+    this.socket.close(code, closeReason(reason));
     this.closed();
   }
 
