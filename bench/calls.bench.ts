@@ -5,7 +5,6 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { getQueueToken } from '@nestjs/bullmq';
 import autocannon from 'autocannon';
 import type { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
 import { type Db, type Document, ObjectId } from 'mongodb';
 import { CallEventsProcessor } from '../src/calls/call-events.processor.js';
 import {
@@ -27,7 +26,7 @@ import {
 import { type BenchApp, startBenchApp } from './support/app.js';
 import { startBaseline } from './support/baseline.js';
 import { type BenchEnvironment, readBenchEnvironment } from './support/bench-environment.js';
-import { type BenchDatabases, startBenchDatabases } from './support/databases.js';
+import { type BenchDatabases, cleanBenchRedis, startBenchDatabases } from './support/databases.js';
 import { type LoadOptions, type LoadResult, measure } from './support/load.js';
 
 /**
@@ -584,28 +583,6 @@ async function measurePostCalls(
   };
 }
 
-/** Deletes every key of this run's queues (the prefix is unique to the run) and its users' keys. */
-async function cleanRedis(redisUrl: string, queuePrefix: string, keys: string[]): Promise<void> {
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (batch.length > 0) {
-        await redis.unlink(...batch);
-      }
-    } while (cursor !== '0');
-    if (keys.length > 0) {
-      for (let start = 0; start < keys.length; start += 1000) {
-        await redis.unlink(...keys.slice(start, start + 1000));
-      }
-    }
-  } finally {
-    redis.disconnect();
-  }
-}
-
 /** `MongoDB n (by command); Redis m (by command)`, per unit of work. */
 function commandLine(counts: DatabaseCommandCounts, units: number): string {
   const per = (value: number): string => (value / units).toFixed(2);
@@ -675,7 +652,7 @@ async function main(): Promise<boolean> {
     const queuePrefix = bench.config.redis.queuePrefix;
     cleanups.unshift(async () => {
       await bench.close();
-      await cleanRedis(databases.redisUrl, queuePrefix, redisKeys);
+      await cleanBenchRedis(databases.redisUrl, queuePrefix, redisKeys);
     });
 
     // 1. POST /calls on a fresh database, against the baseline.

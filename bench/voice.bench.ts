@@ -4,7 +4,6 @@ import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { ObjectId } from 'mongodb';
 import {
   DatabaseCommandCounter,
@@ -12,7 +11,8 @@ import {
 } from '../src/infra/commands/database-command-counter.js';
 import { type BenchApp, startBenchApp } from './support/app.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
-import { type BenchDatabases, startBenchDatabases } from './support/databases.js';
+import { type BenchDatabases, cleanBenchRedis, startBenchDatabases } from './support/databases.js';
+import { textTable } from './support/report.js';
 import {
   CALLER,
   type CallReport,
@@ -520,19 +520,9 @@ function ms(value: number, digits = 1): string {
   return Number.isNaN(value) ? '-' : value.toFixed(digits);
 }
 
+/** The report's tables, indented under their headings. */
 function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
-  );
-  const line = (cells: string[]): string =>
-    cells
-      .map((text, column) =>
-        column === 0 ? text.padEnd(widths[column] ?? 0) : text.padStart(widths[column] ?? 0),
-      )
-      .join('  ');
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)]
-    .map((text) => `  ${text}`)
-    .join('\n');
+  return textTable(header, rows, '  ');
 }
 
 interface LevelFigures {
@@ -860,26 +850,6 @@ function verdicts(all: LevelFigures[], idle: IdleBaseline): string[] {
 // Main
 // ---------------------------------------------------------------------------------------------
 
-/** Deletes this run's queue keys and every key its account and calls left in Redis. */
-async function cleanRedis(redisUrl: string, queuePrefix: string, keys: string[]): Promise<void> {
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (batch.length > 0) {
-        await redis.unlink(...batch);
-      }
-    } while (cursor !== '0');
-    for (let start = 0; start < keys.length; start += 1000) {
-      await redis.unlink(...keys.slice(start, start + 1000));
-    }
-  } finally {
-    redis.disconnect();
-  }
-}
-
 function accountKeys(account: VoiceAccount, calls: OpenedCall[]): string[] {
   const tokenId = createHash('sha256').update(account.webhookToken).digest('hex').slice(0, 32);
   return [
@@ -922,7 +892,7 @@ async function main(levels: number[]): Promise<boolean> {
     const created: { account?: VoiceAccount } = {};
     cleanups.unshift(async () => {
       await bench.close();
-      await cleanRedis(
+      await cleanBenchRedis(
         databases.redisUrl,
         bench.config.redis.queuePrefix,
         created.account ? accountKeys(created.account, opened) : [],

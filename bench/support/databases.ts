@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import type { BenchEnvironment } from './bench-environment.js';
 import { loadLocalServices } from './local-services.js';
 
@@ -54,5 +55,29 @@ export async function startBenchDatabases(
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** Deletes every key of a run's queues (the prefix is unique to the run) and the given keys. */
+export async function cleanBenchRedis(
+  redisUrl: string,
+  queuePrefix: string,
+  keys: string[],
+): Promise<void> {
+  const redis = new Redis(redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${queuePrefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (batch.length > 0) {
+        await redis.unlink(...batch);
+      }
+    } while (cursor !== '0');
+    for (let start = 0; start < keys.length; start += 1000) {
+      await redis.unlink(...keys.slice(start, start + 1000));
+    }
+  } finally {
+    redis.disconnect();
   }
 }

@@ -100,3 +100,20 @@ export function formatCommandCounts(results: LoadResult[]): string {
     })
     .join('\n');
 }
+
+/** A plain text table: the first column left-aligned, the others right-aligned. */
+export function textTable(header: string[], rows: string[][], indent = ''): string {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)),
+  );
+  const line = (cells: string[]): string =>
+    cells
+      .map((text, column) =>
+        column === 0 ? text.padEnd(widths[column] ?? 0) : text.padStart(widths[column] ?? 0),
+      )
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)]
+    .map((text) => `${indent}${text}`)
+    .join('\n');
+}
