@@ -497,10 +497,21 @@ export class VoiceConversation implements CallAudioListener {
 
   /** Writes run one after another, in the order the conversation made them. */
   private enqueueWrite(write: () => Promise<void>): void {
-    this.writes = this.writes.then(write).catch((error: unknown) => {
-      this.logger.warn(`conversation write failed: ${String(error)}`);
-    });
+    this.writes = this.writes
+      .then(afterPendingIo)
+      .then(write)
+      .catch((error: unknown) => {
+        this.logger.warn(`conversation write failed: ${String(error)}`);
+      });
   }
+}
+
+/**
+ * Resolves once the I/O already due has been handled: a write queued while a reply starts runs
+ * after the vendor requests went out, not before them.
+ */
+function afterPendingIo(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /** A "model" that answers with a fixed line (greeting, fallback): same path to speech. */
