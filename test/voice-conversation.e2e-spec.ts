@@ -5,6 +5,7 @@ import type { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queues } from '../src/infra/queue/queues.js';
+import { SessionCache } from '../src/sessions/session-cache.js';
 import { TelephonyService } from '../src/telephony/telephony.service.js';
 import { type FakeCartesia, startFakeCartesia } from './support/fake-cartesia-server.js';
 import type { FakeDeepgramConnection } from './support/fake-deepgram-server.js';
@@ -489,6 +490,38 @@ describe('a voice conversation on a live call', () => {
       expect(ended.status).toBe('agent-ended');
       expect(ended.transcript).toBe(`Agent: ${GREETING}`);
     }, 30_000);
+
+    it('ends the call as agent-ended at the call time limit, counted from the session start', async () => {
+      const tag = 'time-limit';
+      scripted.set(tag, []);
+      const live = await answerInboundCall(rig, {
+        prompt: `You are the support agent of XYZ Company [agent ${tag}].`,
+        sessionTimeout: 300,
+      });
+      // The limit runs from the session's start, not the stream's: a call that rang for most of
+      // it has 1.5 s left when its stream opens.
+      const limitMs = rig.context.config.calls.timeLimitSeconds * 1000;
+      await rig.context.db
+        .collection('sessions')
+        .updateOne(
+          { sessionId: live.sessionId },
+          { $set: { startedAt: new Date(Date.now() - limitMs + 1_500) } },
+        );
+      await rig.context.app.get(SessionCache).drop(live.sessionId);
+      const connectedAt = performance.now();
+      const caller = await connectCaller(live);
+      callers.push(caller);
+      caller.startSilence();
+      const closing = closedAt(caller);
+      await caller.waitUntil(() => !caller.isOpen, 10_000, 'the call to end at its time limit');
+      const closed = await closing;
+      expect(closed.code).toBe(1000);
+      // Far before the 300 s of silence the agent allows.
+      expect(closed.at - connectedAt).toBeLessThan(5_000);
+      const ended = await finalized(live);
+      expect(ended.status).toBe('agent-ended');
+      expect(chatsOf(tag)).toHaveLength(0);
+    });
 
     it('plays the goodbye in full before end_call closes the stream', async () => {
       const goodbye = 'Thank you for calling XYZ Company today. Have a wonderful day, goodbye!';
