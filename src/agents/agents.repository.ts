@@ -101,6 +101,15 @@ export class AgentsRepository {
     return result.deletedCount === 1;
   }
 
+  /** The agent's config as it is now (the post-call analysis of a call whose session is gone). */
+  async readConfig(agentId: Types.ObjectId): Promise<AgentConfig | undefined> {
+    const agent = await this.agents
+      .findById(agentId, { config: 1 })
+      .lean<{ config?: AgentConfig }>()
+      .exec();
+    return agent?.config;
+  }
+
   /** The agent's stats as they are now (what addCallToStats starts from); null without the agent. */
   async readStats(agentId: Types.ObjectId): Promise<{ stats?: AgentStats } | null> {
     return this.agents.findById(agentId, { stats: 1 }).lean<{ stats?: AgentStats }>().exec();

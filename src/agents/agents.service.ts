@@ -13,12 +13,10 @@ import type {
   ListAgentsQueryDto,
   UpdateAgentDto,
 } from './dto/agent.dto.js';
-import type { AgentConfig } from './schemas/agent-config.schema.js';
+import { type AgentConfig, OPAQUE_AGENT_CONFIG_KEYS } from './schemas/agent-config.schema.js';
 
 export const AGENTS_LIST_CACHE_ROUTE = 'agents:list';
 const AGENTS_LIST_TTL_SECONDS = 60;
-// voice.settings is a free-form object: a patch replaces it whole.
-const OPAQUE_CONFIG_KEYS = new Set(['settings']);
 
 @Injectable()
 export class AgentsService {
@@ -71,7 +69,7 @@ export class AgentsService {
         ? toSetPaths(
             'config',
             toPlainData(dto.config) as unknown as Record<string, unknown>,
-            OPAQUE_CONFIG_KEYS,
+            OPAQUE_AGENT_CONFIG_KEYS,
           )
         : {}),
     };

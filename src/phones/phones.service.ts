@@ -19,6 +19,12 @@ import { PhonesErrorCode, PhonesException } from './phones.exception.js';
 import { NumberTakenError, PhonesRepository } from './phones.repository.js';
 import type { PhoneDocument } from './schemas/phone.schema.js';
 
+/**
+ * A phone's override merges into its agent's config (voice.settings keys included), except a
+ * structured-data schema: merging two JSON Schemas makes a third nobody validated.
+ */
+const OVERRIDE_OPAQUE_KEYS: ReadonlySet<string> = new Set(['structuredDataSchema']);
+
 export const PHONES_LIST_CACHE_ROUTE = 'phones:list';
 const PHONES_LIST_TTL_SECONDS = 60;
 
@@ -162,6 +168,7 @@ export class PhonesService {
       config: deepMerge(
         agent.config as unknown as Record<string, unknown>,
         phone.agentConfigOverride as Record<string, unknown> | undefined,
+        OVERRIDE_OPAQUE_KEYS,
       ) as unknown as AgentConfig,
     };
   }

@@ -16,6 +16,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { IsBoundedPlainObject } from '../../common/validators/bounded-plain-object.validator.js';
+import { IsStructuredDataSchema } from '../../common/validators/json-schema.validator.js';
 import { IsLanguageCode } from '../../common/validators/language-code.validator.js';
 import {
   LLM_MODELS,
@@ -94,6 +95,51 @@ export class FlowConfigDto {
   responseDelay?: number;
 }
 
+export class AnalysisConfigDto {
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: 2000,
+    example:
+      'Summarise the call in three sentences: why the customer called, what was agreed, and any follow-up.',
+    description: 'How to summarise the call; a default prompt is used when absent',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 2000)
+  summaryPrompt?: string;
+
+  @ApiPropertyOptional({
+    minLength: 1,
+    maxLength: 2000,
+    example: 'The call succeeded if the customer booked a service appointment.',
+    description: 'When set, the model also judges whether the call succeeded by this rubric',
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 2000)
+  successRubric?: string;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    example: {
+      type: 'object',
+      properties: {
+        customerName: { type: 'string' },
+        appointmentDate: { type: 'string', description: 'YYYY-MM-DD' },
+        interested: { type: 'boolean' },
+      },
+      required: ['interested'],
+    },
+    description:
+      'A JSON Schema (type "object" with properties) of the fields to extract: at most 8 KiB and ' +
+      '8 levels, no "$" keys ($ref is not supported), valid in ajv strict mode',
+  })
+  @IsOptional()
+  @IsStructuredDataSchema()
+  structuredDataSchema?: Record<string, unknown>;
+}
+
 export class AgentConfigDto {
   @ApiProperty({
     minLength: 10,
@@ -145,13 +191,23 @@ export class AgentConfigDto {
   @ValidateNested()
   @Type(() => FlowConfigDto)
   flow?: FlowConfigDto;
+
+  @ApiPropertyOptional({ type: AnalysisConfigDto, description: 'Post-call analysis' })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => AnalysisConfigDto)
+  analysis?: AnalysisConfigDto;
 }
 
 export class VoiceConfigPatchDto extends PartialType(VoiceConfigDto) {}
 export class LlmConfigPatchDto extends PartialType(LlmConfigDto) {}
 export class FlowConfigPatchDto extends PartialType(FlowConfigDto) {}
 
-/** Any subset of an agent config, nested objects included: agent updates and phone overrides. */
+/**
+ * Any subset of an agent config, nested objects included: agent updates and phone overrides.
+ * `analysis` comes through unchanged: every field of AnalysisConfigDto is already optional.
+ */
 export class AgentConfigPatchDto extends PartialType(
   OmitType(AgentConfigDto, ['voice', 'llm', 'flow'] as const),
 ) {

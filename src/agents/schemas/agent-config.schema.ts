@@ -34,6 +34,15 @@ export class FlowConfig {
   @Prop({ type: Number, min: 0, max: 5000 }) responseDelay?: number;
 }
 
+/** What the post-call analysis asks the model; absent parts fall back to defaults or are skipped. */
+@Schema({ _id: false })
+export class AnalysisConfig {
+  @Prop({ type: String, maxlength: 2000 }) summaryPrompt?: string;
+  @Prop({ type: String, maxlength: 2000 }) successRubric?: string;
+  /** A JSON Schema (checked by IsStructuredDataSchema on the way in); Mixed keeps it verbatim. */
+  @Prop({ type: MongooseSchema.Types.Mixed }) structuredDataSchema?: Record<string, unknown>;
+}
+
 @Schema({ _id: false })
 export class AgentConfig {
   @Prop({ type: String, required: true, minlength: 10, maxlength: 5000 }) prompt: string;
@@ -43,9 +52,19 @@ export class AgentConfig {
   @Prop({ type: String, maxlength: 1000 }) firstMessage?: string;
   @Prop({ type: Number, min: 10, max: 3600 }) sessionTimeout?: number;
   @Prop({ type: SchemaFactory.createForClass(FlowConfig) }) flow?: FlowConfig;
+  @Prop({ type: SchemaFactory.createForClass(AnalysisConfig) }) analysis?: AnalysisConfig;
 }
 
 export const AgentConfigSchema = SchemaFactory.createForClass(AgentConfig);
+
+/**
+ * Free-form values in an agent config (`voice.settings`, `analysis.structuredDataSchema`): an
+ * agent patch or a phone override replaces them whole, never merges into them.
+ */
+export const OPAQUE_AGENT_CONFIG_KEYS: ReadonlySet<string> = new Set([
+  'settings',
+  'structuredDataSchema',
+]);
 
 /** A partial agent config: what a phone may override. */
 export type AgentConfigOverride = {

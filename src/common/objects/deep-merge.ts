@@ -6,8 +6,15 @@ export function isPlainObject(value: unknown): value is PlainObject {
   );
 }
 
-/** `base` with `patch` laid over it: nested objects merge, everything else (arrays too) replaces. */
-export function deepMerge<T extends PlainObject>(base: T, patch: PlainObject | undefined): T {
+/**
+ * `base` with `patch` laid over it: nested objects merge, everything else (arrays too) replaces,
+ * and so do objects under a key listed in `opaque` (free-form values such as a JSON Schema).
+ */
+export function deepMerge<T extends PlainObject>(
+  base: T,
+  patch: PlainObject | undefined,
+  opaque: ReadonlySet<string> = new Set(),
+): T {
   if (!patch) {
     return structuredClone(base);
   }
@@ -18,8 +25,8 @@ export function deepMerge<T extends PlainObject>(base: T, patch: PlainObject | u
     }
     const current = merged[key];
     merged[key] =
-      isPlainObject(current) && isPlainObject(value)
-        ? deepMerge(current, value)
+      isPlainObject(current) && isPlainObject(value) && !opaque.has(key)
+        ? deepMerge(current, value, opaque)
         : structuredClone(value);
   }
   return merged as T;
