@@ -15,6 +15,9 @@ import { TelephonyController } from './telephony/telephony.controller.js';
 import { TelephonyModule } from './telephony/telephony.module.js';
 import { UsersController } from './users/users.controller.js';
 import { UsersModule } from './users/users.module.js';
+import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller.js';
+import { WebhookEndpointsController } from './webhooks/webhook-endpoints.controller.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 /**
  * The `api` role: every REST route (customers' API, the admin API, the queue dashboard and
@@ -30,6 +33,7 @@ import { UsersModule } from './users/users.module.js';
     SessionsModule,
     CallsModule,
     TelephonyModule,
+    WebhooksModule,
     QueueDashboardModule,
   ],
   controllers: [
@@ -41,6 +45,8 @@ import { UsersModule } from './users/users.module.js';
     CallsController,
     SessionsController,
     TelephonyController,
+    WebhookEndpointsController,
+    WebhookDeliveriesController,
   ],
 })
 export class ApiModule {}

@@ -18,6 +18,7 @@ const ALL_IDS = [
   '004-conversation-turns',
   '005-daily-call-stats',
   '006-finalization-sweep-indexes',
+  '007-webhooks',
 ];
 const ZEROED_STATS = { totalCalls: 0, totalDuration: 0, avgDuration: 0, successRate: 0 };
 
@@ -66,7 +67,7 @@ describe('migrations', () => {
     expect(status.every((entry) => entry.description.length > 0)).toBe(true);
   });
 
-  it('applies 001 to 006 in order, creating the unique indexes', async () => {
+  it('applies 001 to 007 in order, creating the unique indexes', async () => {
     const { db, runner } = await freshDatabase();
     expect(await runner.up()).toEqual(ALL_IDS);
     const status = await runner.status();
@@ -92,6 +93,11 @@ describe('migrations', () => {
       key: { markersPending: 1, finalizedAt: 1 },
     });
     expect(await indexOf(db, 'calllogs', 'finalizedAt_1_updatedAt_1')).toBeDefined();
+    expect(await indexOf(db, 'webhookdeliveries', 'eventId_1_endpointId_1')).toMatchObject({
+      key: { eventId: 1, endpointId: 1 },
+      unique: true,
+    });
+    expect(await indexOf(db, 'calllogs', 'webhookPending_1_updatedAt_1')).toBeDefined();
     expect(await db.collection('migrations_lock').countDocuments()).toBe(0);
   });
 
@@ -107,6 +113,9 @@ describe('migrations', () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
 
+    expect(await runner.down()).toBe('007-webhooks');
+    expect(await indexOf(db, 'webhookdeliveries', 'eventId_1_endpointId_1')).toBeUndefined();
+    expect(await indexOf(db, 'calllogs', 'analysisPending_1_finalizedAt_1')).toBeUndefined();
     expect(await runner.down()).toBe('006-finalization-sweep-indexes');
     expect(await indexOf(db, 'calllogs', 'markersPending_1_finalizedAt_1')).toBeUndefined();
     expect(await indexOf(db, 'calllogs', 'finalizedAt_1_updatedAt_1')).toBeUndefined();
@@ -135,6 +144,7 @@ describe('migrations', () => {
   it('002 gives zeroed stats to agents lacking them, keeps existing ones, and down removes them', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
+    await runner.down();
     await runner.down();
     await runner.down();
     await runner.down();
@@ -169,10 +179,12 @@ describe('migrations', () => {
       '004-conversation-turns',
       '005-daily-call-stats',
       '006-finalization-sweep-indexes',
+      '007-webhooks',
     ]);
     expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
     expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
 
+    await runner.down();
     await runner.down();
     await runner.down();
     await runner.down();
@@ -185,6 +197,7 @@ describe('migrations', () => {
   it('005 builds the daily roll-up from settled calls only, the same when run again', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
+    await runner.down();
     await runner.down();
     await runner.down();
     const userId = new ObjectId();
@@ -223,7 +236,11 @@ describe('migrations', () => {
         .sort({ day: 1, status: 1 })
         .toArray();
 
-    expect(await runner.up()).toEqual(['005-daily-call-stats', '006-finalization-sweep-indexes']);
+    expect(await runner.up()).toEqual([
+      '005-daily-call-stats',
+      '006-finalization-sweep-indexes',
+      '007-webhooks',
+    ]);
     const built = await rollUp();
     expect(built).toEqual([
       { day: '2026-03-10', status: 'busy', count: 1, durationSec: 0, cost: 0, successes: 0 },
@@ -260,6 +277,7 @@ describe('migrations', () => {
     expect(await bcrypt.compare('admin password 1', admin?.password as string)).toBe(true);
     expect(admin?.webhookToken).toEqual(expect.any(String));
     // 003's down removes the admin it created while it was never used.
+    expect(await runner.down()).toBe('007-webhooks');
     expect(await runner.down()).toBe('006-finalization-sweep-indexes');
     expect(await runner.down()).toBe('005-daily-call-stats');
     expect(await runner.down()).toBe('004-conversation-turns');
@@ -317,6 +335,7 @@ describe('migrations', () => {
         MIGRATIONS,
       );
       // As when ADMIN_EMAIL is set after the squatter registered and 003 runs (again).
+      expect(await runner.down()).toBe('007-webhooks');
       expect(await runner.down()).toBe('006-finalization-sweep-indexes');
       expect(await runner.down()).toBe('005-daily-call-stats');
       expect(await runner.down()).toBe('004-conversation-turns');
@@ -326,6 +345,7 @@ describe('migrations', () => {
         '004-conversation-turns',
         '005-daily-call-stats',
         '006-finalization-sweep-indexes',
+        '007-webhooks',
       ]);
 
       expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(

@@ -6,6 +6,8 @@ import { RedisLockService } from '../infra/lock/redis-lock.service.js';
 import type { SessionDocument } from '../sessions/schemas/session.schema.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
+import { CallWebhookEvents } from '../webhooks/call-webhook-events.js';
+import { PostCallJobs } from '../webhooks/post-call-jobs.js';
 import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
@@ -106,6 +108,8 @@ export class CallLifecycleService {
     private readonly locks: RedisLockService,
     private readonly slots: ActiveCallSlots,
     private readonly clock: FinalizationClock,
+    private readonly webhookEvents: CallWebhookEvents,
+    private readonly postCall: PostCallJobs,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -179,8 +183,12 @@ export class CallLifecycleService {
         Object.assign(change, await this.bill(session, change.durationSec));
       }
     }
+    const webhookEvent = await this.webhookEvents.status(current, event.status, event.occurredAt);
     const advancedAt = this.clock.now();
-    const advanced = await this.callLogs.advanceStatus(current._id, change);
+    const advanced = await this.callLogs.advanceStatus(current._id, change, webhookEvent);
+    if (advanced && webhookEvent) {
+      await this.webhookEvents.announce(advanced._id, webhookEvent);
+    }
     if (advanced && isTerminal(advanced.status)) {
       await this.finalize(advanced._id.toString(), { call: advanced, readAt: advancedAt, ended });
     }
@@ -247,9 +255,23 @@ export class CallLifecycleService {
       due.stats ? this.addToAgentStats(call, checkDeadline) : undefined,
       due.stats ? this.addToDailyStats(call, checkDeadline) : undefined,
     ]);
-    await this.callLogs.recordFinalized(call._id, {
-      charge: charged === undefined ? undefined : { charged, shortfall: round4(amount - charged) },
-    });
+    const ended = await this.webhookEvents.prepare(call, 'call.ended', new Date());
+    const analysis = await this.postCall.analysisDue(call, session);
+    const recorded = await this.callLogs.recordFinalized(
+      call._id,
+      {
+        charge:
+          charged === undefined ? undefined : { charged, shortfall: round4(amount - charged) },
+        analysisPending: analysis,
+      },
+      ended,
+    );
+    if (recorded && ended) {
+      await this.webhookEvents.announce(call._id, ended);
+    }
+    if (recorded && analysis) {
+      await this.postCall.requestAnalysis(callLogId);
+    }
     this.logger.debug(
       `call ${callLogId} finalized (${call.status}, charged ${charged ?? call.billing?.charged ?? 0})`,
     );

@@ -9,6 +9,7 @@ import {
   CallLog,
   type CallLogDocument,
   type CallStatus,
+  type CallWebhookEvent,
   type CostBreakdown,
   type PlacementState,
 } from './schemas/call-log.schema.js';
@@ -26,7 +27,10 @@ export type NewCallLog = Pick<
   CallLog,
   'sessionId' | 'userId' | 'agentId' | 'fromPhone' | 'toPhone' | 'direction' | 'status'
 > &
-  Partial<Pick<CallLog, 'metadata' | 'exotelCallSid' | 'startedAt'>>;
+  Partial<Pick<CallLog, 'metadata' | 'exotelCallSid' | 'startedAt'>> & {
+    /** The first webhook event (the call's initial status), when the user has an endpoint for it. */
+    webhookEvent?: CallWebhookEvent;
+  };
 
 export interface StatusChange {
   status: CallStatus;
@@ -46,6 +50,8 @@ export interface StatusChange {
 export interface FinalizationRecord {
   /** The charge this finalization took or found, when the billing was still pending. */
   charge?: { charged: number; shortfall: number };
+  /** The post-call analysis is due: recorded here so that a crash before its job is queued loses nothing. */
+  analysisPending?: boolean;
 }
 
 /** A finalized call whose markers the sweep has not removed yet. */
@@ -60,13 +66,30 @@ function notDeferred(now: Date): Record<string, unknown> {
   };
 }
 
+/** Adds the recording of a webhook event to an update (see CallWebhookEvent). */
+function withWebhookEvent(
+  update: Record<string, Record<string, unknown>>,
+  webhookEvent: CallWebhookEvent | undefined,
+): Record<string, Record<string, unknown>> {
+  if (!webhookEvent) {
+    return update;
+  }
+  return {
+    ...update,
+    $set: { ...update.$set, webhookPending: true },
+    $push: { webhookEvents: webhookEvent },
+  };
+}
+
 /** The only code that touches the calllogs collection. */
 @Injectable()
 export class CallLogsRepository {
   constructor(@InjectModel(CallLog.name) private readonly callLogs: Model<CallLog>) {}
 
-  async create(callLog: NewCallLog): Promise<CallLogDocument> {
-    const created = await this.callLogs.create(callLog);
+  async create({ webhookEvent, ...callLog }: NewCallLog): Promise<CallLogDocument> {
+    const created = await this.callLogs.create(
+      webhookEvent ? { ...callLog, webhookEvents: [webhookEvent], webhookPending: true } : callLog,
+    );
     return created.toObject<CallLogDocument>();
   }
 
@@ -107,6 +130,7 @@ export class CallLogsRepository {
   advanceStatus(
     callLogId: Types.ObjectId | string,
     change: StatusChange,
+    webhookEvent?: CallWebhookEvent,
   ): Promise<CallLogDocument | null> {
     const set = Object.fromEntries(
       Object.entries(change).filter(([, value]) => value !== undefined),
@@ -114,7 +138,7 @@ export class CallLogsRepository {
     return this.callLogs
       .findOneAndUpdate(
         { _id: callLogId, status: { $in: statusesBefore(change.status) } },
-        { $set: set },
+        withWebhookEvent({ $set: set }, webhookEvent),
         { returnDocument: 'after' },
       )
       .lean<CallLogDocument>()
@@ -238,7 +262,11 @@ export class CallLogsRepository {
    * finalizer delayed between preparing and sending this cannot date it earlier), and flagged
    * as holding markers for the sweep. A call finalized before stays as it is.
    */
-  async recordFinalized(callLogId: Types.ObjectId, record: FinalizationRecord): Promise<void> {
+  async recordFinalized(
+    callLogId: Types.ObjectId,
+    record: FinalizationRecord,
+    webhookEvent?: CallWebhookEvent,
+  ): Promise<boolean> {
     const set: Record<string, unknown> = {
       'billing.state': 'done',
       agentStatsState: 'done',
@@ -248,11 +276,97 @@ export class CallLogsRepository {
       set['billing.charged'] = record.charge.charged;
       set['billing.shortfall'] = record.charge.shortfall;
     }
-    await this.callLogs
+    if (record.analysisPending) {
+      set.analysisPending = true;
+    }
+    const result = await this.callLogs
       .updateOne(
         { _id: callLogId, finalizedAt: { $exists: false } },
-        { $set: set, $currentDate: { finalizedAt: true } },
+        withWebhookEvent({ $set: set, $currentDate: { finalizedAt: true } }, webhookEvent),
       )
+      .exec();
+    return result.modifiedCount > 0;
+  }
+
+  /**
+   * Appends a webhook event on its own (a transcript message, the analysis), unless the call
+   * holds `maxEvents` already. False when it was not recorded.
+   */
+  async recordWebhookEvent(
+    callLogId: Types.ObjectId | string,
+    webhookEvent: CallWebhookEvent,
+    maxEvents: number,
+  ): Promise<boolean> {
+    const result = await this.callLogs
+      .updateOne(
+        { _id: callLogId, [`webhookEvents.${maxEvents - 1}`]: { $exists: false } },
+        withWebhookEvent({}, webhookEvent),
+      )
+      .exec();
+    return result.modifiedCount > 0;
+  }
+
+  /**
+   * Notes that the first `count` webhook events are dispatched; the call leaves the sweep's
+   * sight once no event lies past them (a later one keeps it there for its own dispatch).
+   */
+  async markWebhooksDispatched(callLogId: Types.ObjectId, count: number): Promise<void> {
+    const settled = await this.callLogs
+      .updateOne(
+        { _id: callLogId, [`webhookEvents.${count}`]: { $exists: false } },
+        { $max: { webhookDispatched: count }, $unset: { webhookPending: 1 } },
+        { timestamps: false },
+      )
+      .exec();
+    if (settled.matchedCount === 0) {
+      await this.callLogs
+        .updateOne(
+          { _id: callLogId },
+          { $max: { webhookDispatched: count } },
+          { timestamps: false },
+        )
+        .exec();
+    }
+  }
+
+  /**
+   * Records the post-call analysis (or why there is none) under `metadata.analysis`, once:
+   * false when it is not due (recorded already, or never asked for).
+   */
+  async recordAnalysis(
+    callLogId: Types.ObjectId,
+    analysis: Record<string, unknown>,
+    webhookEvent?: CallWebhookEvent,
+  ): Promise<boolean> {
+    const result = await this.callLogs
+      .updateOne(
+        { _id: callLogId, analysisPending: true },
+        withWebhookEvent(
+          { $set: { 'metadata.analysis': analysis }, $unset: { analysisPending: 1 } },
+          webhookEvent,
+        ),
+      )
+      .exec();
+    return result.modifiedCount > 0;
+  }
+
+  /** Finalized calls whose analysis is due and was never recorded, since before `before`. */
+  findWithPendingAnalysis(before: Date, limit: number): Promise<CallLogDocument[]> {
+    return this.callLogs
+      .find({ analysisPending: true, finalizedAt: { $lt: before } }, { _id: 1 })
+      .sort({ finalizedAt: 1 })
+      .limit(limit)
+      .lean<CallLogDocument[]>()
+      .exec();
+  }
+
+  /** Calls with webhook events recorded but not dispatched, untouched since `before` (the sweep). */
+  findWithUndispatchedWebhooks(before: Date, limit: number): Promise<CallLogDocument[]> {
+    return this.callLogs
+      .find({ webhookPending: true, updatedAt: { $lt: before } }, { _id: 1, webhookEvents: 1 })
+      .sort({ updatedAt: 1 })
+      .limit(limit)
+      .lean<CallLogDocument[]>()
       .exec();
   }
 

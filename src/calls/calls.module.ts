@@ -5,6 +5,7 @@ import { Queues } from '../infra/queue/queues.js';
 import { PhonesModule } from '../phones/phones.module.js';
 import { SessionsModule } from '../sessions/sessions.module.js';
 import { UsersModule } from '../users/users.module.js';
+import { WebhookEventsModule } from '../webhooks/webhook-events.module.js';
 import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
 import { CallLifecycleService } from './call-lifecycle.service.js';
@@ -31,6 +32,7 @@ const queues = BullModule.registerQueue(
     PhonesModule,
     SessionsModule,
     UsersModule,
+    WebhookEventsModule,
   ],
   providers: [
     ActiveCallSlots,
@@ -53,6 +55,7 @@ const queues = BullModule.registerQueue(
     PhonesModule,
     SessionsModule,
     UsersModule,
+    WebhookEventsModule,
   ],
 })
 export class CallsModule {}

@@ -16,6 +16,7 @@ import { PhonesService } from '../phones/phones.service.js';
 import type { NewSession } from '../sessions/sessions.repository.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { UsersRepository } from '../users/users.repository.js';
+import { CallWebhookEvents } from '../webhooks/call-webhook-events.js';
 import { ActiveCallSlots } from './active-call-slots.js';
 import { CALL_CONTROL, type CallControl } from './call-control.port.js';
 import { CallLifecycleService } from './call-lifecycle.service.js';
@@ -45,6 +46,7 @@ export class CallsService {
     private readonly lifecycle: CallLifecycleService,
     private readonly rateLimiter: RateLimiterService,
     private readonly slots: ActiveCallSlots,
+    private readonly webhookEvents: CallWebhookEvents,
     @InjectQueue(Queues.callPlacement) private readonly placementQueue: Queue<PlaceCallJob>,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly moduleRef: ModuleRef,
@@ -115,6 +117,12 @@ export class CallsService {
       metadata?: Record<string, unknown>;
     },
   ): Promise<CallLogDocument> {
+    const now = new Date();
+    const webhookEvent = await this.webhookEvents.status(
+      { userId, agentId: call.agentId },
+      'initiated',
+      now,
+    );
     const callLog = await this.callLogs.create({
       sessionId,
       userId: new Types.ObjectId(userId),
@@ -124,8 +132,8 @@ export class CallsService {
       direction: 'outbound',
       status: 'initiated',
       metadata: call.metadata,
+      webhookEvent,
     });
-    const now = new Date();
     await this.sessions.start({
       sessionId,
       userId: new Types.ObjectId(userId),
@@ -146,6 +154,9 @@ export class CallsService {
       { callLogId },
       placementJobOptions(callLogId, this.config.calls.placementRetryDelayMs),
     );
+    if (webhookEvent) {
+      await this.webhookEvents.announce(callLogId, webhookEvent);
+    }
     return callLog;
   }
 

@@ -138,6 +138,33 @@ export interface AppConfig {
     /** Silence (ms) after the last word the recognizer reports as the end of an utterance. */
     utteranceEndMs: number;
   };
+  /** Deliveries of events to the customers' own servers (signed, retried, logged). */
+  webhooks: {
+    /** Loopback, private and link-local targets allowed (development and tests only). */
+    allowPrivateAddresses: boolean;
+    /** Only https URLs (production). */
+    requireHttps: boolean;
+    maxEndpointsPerUser: number;
+    maxUrlLength: number;
+    /** One attempt's bound: connect, headers and the (capped) response. */
+    timeoutMs: number;
+    maxResponseBytes: number;
+    /** Attempts per delivery before it is failed (the first included). */
+    maxAttempts: number;
+    /** The wait after the first failure; each next one is 4 times longer (with jitter), up to the cap. */
+    retryBaseMs: number;
+    retryMaxDelayMs: number;
+    /** An endpoint failing without a success for this long is disabled. */
+    disableAfterMs: number;
+    /** Delivery log retention (the maintenance job purges older entries). */
+    deliveryRetentionDays: number;
+    /** A rotated-out secret still signs deliveries for this long. */
+    previousSecretTtlMs: number;
+    /** Parallel deliveries per worker process. */
+    concurrency: number;
+    /** Events of one call kept for delivery; later transcript messages are not sent. */
+    maxEventsPerCall: number;
+  };
 }
 
 /** Thrown when the environment cannot make a safe configuration; lists every problem. */
@@ -592,7 +619,29 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       endpointingMs: reader.integer('VOICE_ENDPOINTING_MS', 300, 10, 5000),
       utteranceEndMs: reader.integer('VOICE_UTTERANCE_END_MS', 1000, 1000, 5000),
     },
+    webhooks: {
+      allowPrivateAddresses: reader.flag('WEBHOOK_ALLOW_PRIVATE_ADDRESSES', false),
+      requireHttps: production,
+      maxEndpointsPerUser: reader.integer('WEBHOOK_MAX_ENDPOINTS_PER_USER', 10, 1, 1000),
+      maxUrlLength: 2048,
+      timeoutMs: reader.integer('WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+      maxResponseBytes: 64 * 1024,
+      maxAttempts: reader.integer('WEBHOOK_MAX_ATTEMPTS', 8, 1, 20),
+      retryBaseMs: reader.integer('WEBHOOK_RETRY_BASE_MS', 30_000, 10, 3_600_000),
+      retryMaxDelayMs: reader.integer('WEBHOOK_RETRY_MAX_DELAY_MS', 12 * 3_600_000, 10, 86_400_000),
+      disableAfterMs: reader.integer('WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 24 * 365) * 3_600_000,
+      deliveryRetentionDays: reader.integer('WEBHOOK_DELIVERY_RETENTION_DAYS', 30, 1, 3650),
+      previousSecretTtlMs: 24 * 3_600_000,
+      concurrency: reader.integer('WEBHOOK_CONCURRENCY', 32, 1, 1024),
+      maxEventsPerCall: 1000,
+    },
   };
+
+  if (production && config.webhooks.allowPrivateAddresses) {
+    reader.problems.push(
+      'WEBHOOK_ALLOW_PRIVATE_ADDRESSES must not be set in production: customer webhooks could reach internal services',
+    );
+  }
 
   if (config.mongo.minPoolSize > config.mongo.maxPoolSize) {
     reader.problems.push('MONGODB_MIN_POOL_SIZE cannot exceed MONGODB_MAX_POOL_SIZE');

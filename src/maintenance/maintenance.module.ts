@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CallsModule } from '../calls/calls.module.js';
 import { TelephonyModule } from '../telephony/telephony.module.js';
+import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { BackupModule } from './backup/backup.module.js';
 import { CallReconciliationService } from './call-reconciliation.service.js';
 import { MaintenanceScheduler } from './maintenance.scheduler.js';
@@ -9,7 +10,7 @@ import { SessionPurgeService } from './session-purge.service.js';
 import { SessionTimeoutService } from './session-timeout.service.js';
 
 @Module({
-  imports: [CallsModule, TelephonyModule, BackupModule],
+  imports: [CallsModule, TelephonyModule, BackupModule, WebhooksModule],
   providers: [
     SessionTimeoutService,
     CallReconciliationService,

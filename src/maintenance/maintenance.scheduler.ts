@@ -9,6 +9,7 @@ import { RedisSnapshotService } from './backup/redis-snapshot.service.js';
 import { CallReconciliationService } from './call-reconciliation.service.js';
 import { SessionPurgeService } from './session-purge.service.js';
 import { SessionTimeoutService } from './session-timeout.service.js';
+import { WebhookSweepService } from '../webhooks/webhook-sweep.service.js';
 
 export interface ScheduledTask {
   name: string;
@@ -34,6 +35,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
     private readonly sessionPurge: SessionPurgeService,
     private readonly backup: MongoBackupService,
     private readonly redisSnapshot: RedisSnapshotService,
+    private readonly webhookSweep: WebhookSweepService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -51,6 +53,18 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
         cron: schedule.reconcileCron,
         lockMs: 240_000,
         run: () => this.reconciliation.run(),
+      },
+      {
+        name: 'sweep-webhooks',
+        cron: schedule.reconcileCron,
+        lockMs: 240_000,
+        run: () => this.webhookSweep.run(),
+      },
+      {
+        name: 'purge-webhook-deliveries',
+        cron: schedule.cleanupCron,
+        lockMs: 600_000,
+        run: () => this.webhookSweep.purgeDeliveries(),
       },
       {
         name: 'purge-sessions',

@@ -4,6 +4,7 @@ import { migration as firstAdmin } from '../../migrations/003-first-admin.js';
 import { migration as conversationTurns } from '../../migrations/004-conversation-turns.js';
 import { migration as dailyCallStats } from '../../migrations/005-daily-call-stats.js';
 import { migration as finalizationSweepIndexes } from '../../migrations/006-finalization-sweep-indexes.js';
+import { migration as webhooks } from '../../migrations/007-webhooks.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in the order they apply. */
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly Migration[] = [
   conversationTurns,
   dailyCallStats,
   finalizationSweepIndexes,
+  webhooks,
 ];

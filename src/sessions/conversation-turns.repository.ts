@@ -14,8 +14,17 @@ export class ConversationTurnsRepository {
     @InjectModel(ConversationTurn.name) private readonly turns: Model<ConversationTurn>,
   ) {}
 
-  async add(turn: ConversationTurn): Promise<void> {
-    await this.turns.create(turn);
+  async add(turn: ConversationTurn, id?: Types.ObjectId): Promise<void> {
+    await this.turns.create(id ? { _id: id, ...turn } : turn);
+  }
+
+  /** These turns (by id), in the order they were said. */
+  findByIds(ids: readonly Types.ObjectId[]): Promise<ConversationTurnDocument[]> {
+    return this.turns
+      .find({ _id: { $in: ids } })
+      .sort({ _id: 1 })
+      .lean<ConversationTurnDocument[]>()
+      .exec();
   }
 
   /** The session's turns in the order they were said, streamed. */

@@ -136,6 +136,8 @@ export class SessionsService {
     role: MessageRole,
     content: string,
     usage?: Partial<SessionUsage>,
+    /** The turn's id in conversationturns, when the caller needs to refer to it. */
+    turnId?: Types.ObjectId,
   ): Promise<SessionDocument> {
     const message = {
       role,
@@ -146,7 +148,7 @@ export class SessionsService {
     if (!updated) {
       throw await this.missingOrEnded(sessionId);
     }
-    await this.turns.add({ sessionId, userId: updated.userId, ...message });
+    await this.turns.add({ sessionId, userId: updated.userId, ...message }, turnId);
     await this.cache.put(updated);
     return updated;
   }

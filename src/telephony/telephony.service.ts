@@ -27,6 +27,7 @@ import { normaliseExotelNumber } from './exotel/exotel-number.js';
 import { parseStatusCallback } from './exotel-status-callback.js';
 import { MediaStreamUrls, SESSION_ID_PATTERN } from './media-stream/media-stream-urls.js';
 import { TelephonyErrorCode, TelephonyException } from './telephony.exception.js';
+import { CallWebhookEvents } from '../webhooks/call-webhook-events.js';
 
 const WEBHOOK_TOKEN_PATTERN = /^[\w-]{20,100}$/;
 
@@ -67,6 +68,7 @@ export class TelephonyService {
     private readonly rateLimiter: RateLimiterService,
     @InjectQueue(Queues.callEvents) private readonly callEvents: Queue<CallStatusJob>,
     private readonly streamUrls: MediaStreamUrls,
+    private readonly webhookEvents: CallWebhookEvents,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -168,6 +170,9 @@ export class TelephonyService {
     }
     const caller = normaliseExotelNumber(callFrom) ?? callFrom;
     const now = new Date();
+    const webhookEvent = isRepeat
+      ? undefined
+      : await this.webhookEvents.status({ userId, agentId: agent._id }, 'in-progress', now);
     let opened: Awaited<ReturnType<CallLogsRepository['createOrFind']>>;
     try {
       opened = await this.callLogs.createOrFind({
@@ -180,6 +185,7 @@ export class TelephonyService {
         status: 'in-progress',
         startedAt: now,
         exotelCallSid: callSid,
+        webhookEvent,
       });
     } catch (error) {
       if (!isRepeat) {
@@ -201,6 +207,9 @@ export class TelephonyService {
       startedAt: callLog.startedAt ?? now,
       lastActivityAt: now,
     });
+    if (created && webhookEvent) {
+      await this.webhookEvents.announce(callLog._id, webhookEvent);
+    }
     return {
       sessionId,
       callLogId: callLog._id.toString(),

@@ -1,14 +1,17 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import { Types } from 'mongoose';
 import { type CallStatusJob, toCallStatusJob } from '../calls/call-events.processor.js';
 import type { CallStatusEvent } from '../calls/call-lifecycle.service.js';
+import { CallLogsRepository } from '../calls/call-logs.repository.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { enqueueWithin } from '../infra/queue/enqueue-within.js';
 import { DEFAULT_JOB_OPTIONS, Jobs, Queues, jobId } from '../infra/queue/queues.js';
 import type { SessionDocument } from '../sessions/schemas/session.schema.js';
 import { HISTORY_WINDOW, SessionsService } from '../sessions/sessions.service.js';
+import { CallWebhookEvents } from '../webhooks/call-webhook-events.js';
 import type {
   ConversationEnding,
   ConversationRecorder,
@@ -39,6 +42,8 @@ export class ConversationService implements ConversationStarter {
     private readonly sessions: SessionsService,
     private readonly providers: VoiceProviders,
     private readonly metrics: VoiceMetrics,
+    private readonly callLogs: CallLogsRepository,
+    private readonly webhookEvents: CallWebhookEvents,
     @InjectQueue(Queues.callEvents) private readonly callEvents: Queue<CallStatusJob>,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -87,7 +92,9 @@ export class ConversationService implements ConversationStarter {
     const { sessionId } = session;
     return {
       appendMessage: async (role, content, usage) => {
-        await this.sessions.appendMessage(sessionId, role, content, usage);
+        const turnId = new Types.ObjectId();
+        await this.sessions.appendMessage(sessionId, role, content, usage, turnId);
+        await this.raiseTranscriptMessage(session, callLogId, turnId);
       },
       recordUsage: async (usage) => {
         await this.sessions.recordUsage(sessionId, usage);
@@ -110,6 +117,27 @@ export class ConversationService implements ConversationStarter {
         });
       },
     };
+  }
+
+  /** `transcript.message` for a turn just stored, when an endpoint of the user takes it. */
+  private async raiseTranscriptMessage(
+    session: SessionDocument,
+    callLogId: string,
+    turnId: Types.ObjectId,
+  ): Promise<void> {
+    const event = await this.webhookEvents.prepare(session, 'transcript.message', new Date(), {
+      turnId,
+    });
+    if (
+      event &&
+      (await this.callLogs.recordWebhookEvent(
+        callLogId,
+        event,
+        this.config.webhooks.maxEventsPerCall,
+      ))
+    ) {
+      await this.webhookEvents.announce(callLogId, event);
+    }
   }
 
   private async report(

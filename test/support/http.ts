@@ -17,7 +17,7 @@ export interface CallResult<T = any> {
   text: string;
 }
 
-type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /** One HTTP request through the app's real Fastify stack (no socket). */
 export async function call<T = any>(

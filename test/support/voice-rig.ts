@@ -63,10 +63,18 @@ export interface LiveCall {
 }
 
 /** An inbound call answered by an agent with `config` changes (voice: OpenAI unless given). */
-export async function answerInboundCall(
+/** A customer ready to take inbound calls: credits, an agent on the OpenAI voice, a number. */
+export interface InboundLine {
+  user: TestUser;
+  agentId: string;
+  webhookToken: string;
+  phoneNumber: string;
+}
+
+export async function prepareInboundLine(
   rig: VoiceRig,
   config: Record<string, unknown> = {},
-): Promise<LiveCall> {
+): Promise<InboundLine> {
   const { context } = rig;
   const user = await registerUser(context);
   await setCredits(context, user.id, 100);
@@ -85,6 +93,13 @@ export async function answerInboundCall(
   });
   const phoneNumber = randomIndianNumber();
   await createPhone(context, user, { number: phoneNumber, agentId: agent.id });
+  return { user, agentId: agent.id as string, webhookToken, phoneNumber };
+}
+
+/** Exotel's two requests for a call to the line: the incoming webhook, then the Voicebot URL. */
+export async function ringInboundLine(rig: VoiceRig, line: InboundLine): Promise<LiveCall> {
+  const { context } = rig;
+  const { user, webhookToken, phoneNumber } = line;
   const callSid = `CA${new ObjectId().toString()}`;
   const incoming = await call(
     context.app,
@@ -117,6 +132,14 @@ export async function answerInboundCall(
     sessionId: incoming.body.sessionId as string,
     streamUrl: `${rig.wsBase}${signed.pathname}${signed.search}`,
   };
+}
+
+/** A new customer's line, rung once: the call is live and waits for its media stream. */
+export async function answerInboundCall(
+  rig: VoiceRig,
+  config: Record<string, unknown> = {},
+): Promise<LiveCall> {
+  return ringInboundLine(rig, await prepareInboundLine(rig, config));
 }
 
 /** Exotel's side of the call's media stream, connected to the signed URL. */

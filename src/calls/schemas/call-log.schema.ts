@@ -1,5 +1,6 @@
 import { Prop, Schema, SchemaFactory } from '@nestjs/mongoose';
 import { Schema as MongooseSchema, type Types } from 'mongoose';
+import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../../webhooks/webhook-event-types.js';
 
 export const CALL_STATUSES = [
   'initiated',
@@ -93,6 +94,23 @@ export class CallReconcileState {
   @Prop({ type: String }) lastError?: string;
 }
 
+/**
+ * An event for the customer's webhooks, recorded in the same atomic write as the change that
+ * causes it (the call log is its outbox): a crash after the write cannot lose it, since the
+ * sweep dispatches whatever is recorded past `webhookDispatched`. Its place in the array is its
+ * per-call sequence number (from 1), so entries are only ever appended.
+ */
+@Schema({ _id: false })
+export class CallWebhookEvent {
+  @Prop({ type: MongooseSchema.Types.ObjectId, required: true }) eventId: Types.ObjectId;
+  @Prop({ type: String, required: true, enum: WEBHOOK_EVENT_TYPES }) type: WebhookEventType;
+  @Prop({ type: Date, required: true }) occurredAt: Date;
+  /** `call.status`: the status the call moved to. */
+  @Prop({ type: String, enum: CALL_STATUSES }) status?: CallStatus;
+  /** `transcript.message`: the conversation turn (conversationturns). */
+  @Prop({ type: MongooseSchema.Types.ObjectId }) turnId?: Types.ObjectId;
+}
+
 @Schema({ collection: 'calllogs', timestamps: true })
 export class CallLog {
   @Prop({ type: String, required: true }) sessionId: string;
@@ -128,6 +146,15 @@ export class CallLog {
    * the agent and the roll-up document (MARKER_RETENTION_MS after `finalizedAt`).
    */
   @Prop({ type: Boolean }) markersPending?: boolean;
+  /** Webhook events of this call, in order (only while the user has an endpoint for them). */
+  @Prop({ type: [SchemaFactory.createForClass(CallWebhookEvent)], default: undefined })
+  webhookEvents?: CallWebhookEvent[];
+  /** How many of `webhookEvents` were handed to the delivery queue. */
+  @Prop({ type: Number, min: 0 }) webhookDispatched?: number;
+  /** The post-call analysis is due and not done yet (set when the call is finalized). */
+  @Prop({ type: Boolean }) analysisPending?: boolean;
+  /** Set with every recorded event, cleared once all are dispatched: what the sweep looks for. */
+  @Prop({ type: Boolean }) webhookPending?: boolean;
 }
 
 export type CallLogDocument = CallLog & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };

@@ -5,12 +5,21 @@ export const Queues = {
   callPlacement: 'call-placement',
   callEvents: 'call-events',
   maintenance: 'maintenance',
+  /** Fans each recorded call event out to the user's endpoints (one delivery each). */
+  webhookDispatch: 'webhook-dispatch',
+  /** One attempt per job: sends a delivery, and schedules the next attempt when it fails. */
+  webhookDelivery: 'webhook-delivery',
+  /** Post-call analysis with the agent's model (slow: its own queue and concurrency). */
+  callAnalysis: 'call-analysis',
 } as const;
 
 export const Jobs = {
   placeCall: 'place-call',
   callStatus: 'call-status',
   finalizeCall: 'finalize-call',
+  dispatchWebhooks: 'dispatch-webhooks',
+  deliverWebhook: 'deliver-webhook',
+  analyzeCall: 'analyze-call',
 } as const;
 
 /** Retried with exponential backoff; failed jobs are kept so they stay visible. */

@@ -9,6 +9,8 @@ export const RedisKeys = {
   lock: (name: string): string => `lock:${name}`,
   /** Sorted set of the user's active calls (session ids, scored by start): concurrent-call slots. */
   activeCalls: (userId: string): string => `calls:active:${userId}`,
+  /** JSON: which events the user's enabled webhook endpoints take (and of which agents). */
+  webhookRoutes: (userId: string): string => `webhooks:routes:${userId}`,
 } as const;
 
 export const RedisTtl = {
@@ -19,4 +21,6 @@ export const RedisTtl = {
    */
   userProfileSeconds: 600,
   sessionSeconds: 3600,
+  /** Dropped on every endpoint change; the TTL only bounds changes made outside the API. */
+  webhookRoutesSeconds: 300,
 } as const;
