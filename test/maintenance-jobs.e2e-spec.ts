@@ -561,6 +561,9 @@ describe('maintenance jobs', () => {
       const CRONS = {
         'session-timeout': '17 4 1 1 *',
         'reconcile-calls': '*/20 5 1 1 *',
+        // The webhook sweep runs with the reconciliation, the delivery log purge with the cleanup.
+        'sweep-webhooks': '*/20 5 1 1 *',
+        'purge-webhook-deliveries': '45 6 1 1 *',
         'purge-sessions': '45 6 1 1 *',
         backup: '5 7 1 1 *',
       };
