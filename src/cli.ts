@@ -13,7 +13,9 @@ import {
 import {
   cleanupSessionsCommand,
   purgeSessionsCommand,
+  purgeWebhookDeliveriesCommand,
   reconcileCallsCommand,
+  sweepWebhooksCommand,
 } from './cli/maintenance-commands.js';
 import type { ProgressOutput } from './maintenance/backup/backup-progress.js';
 
@@ -52,6 +54,14 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   'purge-sessions': {
     run: purgeSessionsCommand,
     help: 'purge-sessions   delete ended sessions older than ENDED_SESSION_RETENTION_DAYS',
+  },
+  'sweep-webhooks': {
+    run: sweepWebhooksCommand,
+    help: 'sweep-webhooks   dispatch webhook events, analyses and deliveries a crash left unqueued',
+  },
+  'purge-webhook-deliveries': {
+    run: purgeWebhookDeliveriesCommand,
+    help: 'purge-webhook-deliveries   delete delivery log entries older than WEBHOOK_DELIVERY_RETENTION_DAYS',
   },
   'reencrypt-secrets': {
     run: reencryptSecretsCommand,

@@ -78,6 +78,21 @@ describe('secrets at rest: owners bound, keys rotated', () => {
         },
       },
     );
+    // A webhook endpoint's signing secret, current and rotated out, sealed with the old key.
+    const oldBox = context.app.get(SecretBoxService);
+    const endpointId = new ObjectId();
+    await context.db.collection('webhookendpoints').insertOne({
+      _id: endpointId,
+      userId: new ObjectId(bob.id),
+      url: 'https://hooks.example.com/calls',
+      events: ['call.ended'],
+      enabled: true,
+      secret: oldBox.encrypt('whsec_current', endpointId.toString()),
+      previousSecret: {
+        sealed: oldBox.encrypt('whsec_previous', endpointId.toString()),
+        expiresAt: new Date(Date.now() + 3_600_000),
+      },
+    });
     const rotated: AppConfig = {
       ...context.config,
       encryption: loadConfig({
@@ -92,7 +107,7 @@ describe('secrets at rest: owners bound, keys rotated', () => {
     await reencryptSecretsCommand(rotated, [], (line) => lines.push(line));
 
     expect(lines).toEqual([
-      'secrets re-encrypted with key "2026-12": 2 (already current: 0, changed meanwhile: 0)',
+      'secrets re-encrypted with key "2026-12": 4 (already current: 0, changed meanwhile: 0)',
     ]);
     const newBox = new SecretBoxService(rotated);
     for (const [user, plaintext] of [
@@ -112,11 +127,18 @@ describe('secrets at rest: owners bound, keys rotated', () => {
       },
     });
     expect(newKeyOnly.decrypt(await storedToken(alice), alice.id)).toBe(aliceToken);
+    const endpoint = await context.db.collection('webhookendpoints').findOne({ _id: endpointId });
+    expect(newKeyOnly.decrypt(endpoint?.secret as string, endpointId.toString())).toBe(
+      'whsec_current',
+    );
+    expect(
+      newKeyOnly.decrypt(endpoint?.previousSecret?.sealed as string, endpointId.toString()),
+    ).toBe('whsec_previous');
 
     const again: string[] = [];
     await reencryptSecretsCommand(rotated, [], (line) => again.push(line));
     expect(again).toEqual([
-      'secrets re-encrypted with key "2026-12": 0 (already current: 2, changed meanwhile: 0)',
+      'secrets re-encrypted with key "2026-12": 0 (already current: 4, changed meanwhile: 0)',
     ]);
   });
 });

@@ -15,7 +15,7 @@ import { MIGRATIONS } from '../migrations/migration-registry.js';
 import { MigrationRunner } from '../migrations/migration-runner.js';
 import { emailTakenAdvice, ensureAdmin } from '../users/ensure-admin.js';
 import { passwordProblem } from '../users/password-policy.js';
-import { reencryptExotelTokens } from '../users/reencrypt-secrets.js';
+import { reencryptSecrets } from '../users/reencrypt-secrets.js';
 import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
 
 export type CommandOutput = (line: string) => void;
@@ -208,7 +208,7 @@ export async function reencryptSecretsCommand(
 ): Promise<void> {
   assertOnlyKnownArguments(args, [], 'reencrypt-secrets');
   const summary = await withDatabase(config, (client) =>
-    reencryptExotelTokens(client.db(), new SecretBoxService(config)),
+    reencryptSecrets(client.db(), new SecretBoxService(config)),
   );
   print(
     `secrets re-encrypted with key "${config.encryption.currentKeyId}": ${summary.reencrypted} ` +
@@ -216,9 +216,9 @@ export async function reencryptSecretsCommand(
   );
   if (summary.unreadable.length > 0) {
     throw new Error(
-      `${summary.unreadable.length} stored tokens open with no configured key (users ` +
-        `${summary.unreadable.join(', ')}); keep their old key in ENCRYPTION_KEYS, or have ` +
-        'those users enter their Exotel token again',
+      `${summary.unreadable.length} stored secrets open with no configured key ` +
+        `(${summary.unreadable.join(', ')}); keep their old key in ENCRYPTION_KEYS, or have ` +
+        'those users enter their Exotel token again or rotate their webhook secret',
     );
   }
 }

@@ -45,3 +45,5 @@ function maintenanceCommand(task: string) {
 export const cleanupSessionsCommand = maintenanceCommand('session-timeout');
 export const reconcileCallsCommand = maintenanceCommand('reconcile-calls');
 export const purgeSessionsCommand = maintenanceCommand('purge-sessions');
+export const sweepWebhooksCommand = maintenanceCommand('sweep-webhooks');
+export const purgeWebhookDeliveriesCommand = maintenanceCommand('purge-webhook-deliveries');
