@@ -450,6 +450,12 @@ describe('outbound calls through the fake Exotel', () => {
       expect(JSON.stringify(malformed.message)).toMatch(/phoneId/);
       expect(JSON.stringify(malformed.message)).toMatch(/agentId/);
       expect(JSON.stringify(malformed.message)).toMatch(/metadata/);
+      const reserved = await refused(
+        line.user.token,
+        { phoneId: line.phoneId, to: CUSTOMER, metadata: { analysis: 'mine' } },
+        400,
+      );
+      expect(JSON.stringify(reserved.message)).toContain('metadata.analysis is reserved');
     });
 
     it('refuses a user without Exotel credentials with 412', async () => {

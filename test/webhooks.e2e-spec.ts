@@ -1,6 +1,7 @@
 import { ObjectId } from 'mongodb';
 import { Types } from 'mongoose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CallLifecycleService } from '../src/calls/call-lifecycle.service.js';
 import { CallLogsRepository } from '../src/calls/call-logs.repository.js';
 import { CallWebhookEvents } from '../src/webhooks/call-webhook-events.js';
 import { verifyWebhook } from '../src/webhooks/delivery/webhook-signature.js';
@@ -337,6 +338,64 @@ describe('customer webhooks', () => {
       // Nothing else arrives for it once all of the call's deliveries are settled.
       await settledDeliveries(line.user, endpoint.id, 7);
       expect(received(quiet.path)).toHaveLength(1);
+    });
+
+    it('follows an outbound call through its statuses once each, however Exotel repeats them', async () => {
+      const user = await registerUser(rig.context);
+      const agent = await createAgent(rig.context, user, { config: validAgentConfig() });
+      const endpoint = await addEndpoint(user, ['call.status', 'call.ended']);
+      const callLogs = rig.context.app.get(CallLogsRepository);
+      const events = rig.context.app.get(CallWebhookEvents);
+      const initiated = await events.status(
+        { userId: user.id, agentId: agent.id as string },
+        'initiated',
+        new Date(),
+      );
+      const created = await callLogs.create({
+        sessionId: `sess_${new ObjectId().toString()}`,
+        userId: new Types.ObjectId(user.id),
+        agentId: new Types.ObjectId(agent.id as string),
+        fromPhone: '+919800000001',
+        toPhone: '+919800000002',
+        direction: 'outbound',
+        status: 'initiated',
+        metadata: { orderId: 'ORD-7' },
+        webhookEvent: initiated,
+      });
+      await events.announce(created._id, initiated!);
+      const lifecycle = rig.context.app.get(CallLifecycleService);
+      const callLogId = created._id.toString();
+      const at = (seconds: number) => new Date(Date.now() + seconds * 1000);
+      for (const [status, offset] of [
+        ['ringing', 1],
+        ['ringing', 2],
+        ['in-progress', 3],
+        ['completed', 30],
+        ['in-progress', 31],
+        ['completed', 32],
+      ] as const) {
+        await lifecycle.applyEvent({ callLogId, status, occurredAt: at(offset) });
+      }
+      const arrived = await receiver.waitFor(
+        5,
+        10_000,
+        (request) => request.path === endpoint.path,
+      );
+      const ordered = arrived.map(bodyOf).sort((a, b) => a.sequence - b.sequence);
+      expect(ordered.map(label)).toEqual([
+        'status:initiated',
+        'status:ringing',
+        'status:in-progress',
+        'status:completed',
+        'call.ended',
+      ]);
+      expect(ordered.at(-1)?.data.call).toMatchObject({
+        id: callLogId,
+        metadata: { orderId: 'ORD-7' },
+        durationSec: 27,
+      });
+      await settledDeliveries(user, endpoint.id, 5);
+      expect(received(endpoint.path)).toHaveLength(5);
     });
 
     it('records an unusable analysis as an error in call.analyzed, never as a result', async () => {

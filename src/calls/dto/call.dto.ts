@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsDate, IsIn, IsMongoId, IsOptional, IsString, Length } from 'class-validator';
+import { IsDate, IsIn, IsMongoId, IsOptional, IsString, Length, ValidateBy } from 'class-validator';
 import { PageMetaDto, PaginationQueryDto } from '../../common/pagination/pagination.js';
 import { IsBoundedPlainObject } from '../../common/validators/bounded-plain-object.validator.js';
 import {
@@ -11,6 +11,18 @@ import {
   PLACEMENT_STATES,
   type PlacementState,
 } from '../schemas/call-log.schema.js';
+
+/** The post-call analysis lands at `metadata.analysis`: a caller's own value would be lost. */
+function WithoutReservedMetadataKeys(): PropertyDecorator {
+  return ValidateBy({
+    name: 'withoutReservedMetadataKeys',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value !== 'object' || value === null || !Object.hasOwn(value, 'analysis'),
+      defaultMessage: () => 'metadata.analysis is reserved for the post-call analysis',
+    },
+  });
+}
 
 export class CreateCallDto {
   @ApiProperty({
@@ -35,10 +47,12 @@ export class CreateCallDto {
 
   @ApiPropertyOptional({
     example: { customerName: 'John Doe', orderId: 'ORD-12345' },
-    description: 'Your data, kept on the call log (plain object, at most 4 KB)',
+    description:
+      'Your data, kept on the call log and sent with its webhook events (plain object, at most 4 KB; `analysis` is reserved)',
   })
   @IsOptional()
   @IsBoundedPlainObject({ maxDepth: 3, maxKeys: 50, maxBytes: 4096 })
+  @WithoutReservedMetadataKeys()
   metadata?: Record<string, unknown>;
 }
 
