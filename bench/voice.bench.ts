@@ -1,15 +1,14 @@
-import { type ChildProcess, fork } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { ObjectId } from 'mongodb';
 import {
   DatabaseCommandCounter,
   type DatabaseCommandCounts,
 } from '../src/infra/commands/database-command-counter.js';
 import { type BenchApp, startBenchApp } from './support/app.js';
+import { BenchChild } from './support/child-process.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { type BenchDatabases, cleanBenchRedis, startBenchDatabases } from './support/databases.js';
 import { textTable } from './support/report.js';
@@ -77,81 +76,14 @@ function levelsFromArguments(argv: string[]): number[] {
 // The fakes process
 // ---------------------------------------------------------------------------------------------
 
-type FakesMessage<T extends FromFakes['type']> = Extract<FromFakes, { type: T }>;
+/** The child process holding the fakes, and its IPC channel. */
+type FakesProcess = BenchChild<FromFakes, ToFakes>;
 
-/** The child process holding the fake vendors and callers, and its IPC channel. */
-class FakesProcess {
-  private readonly listeners = new Set<(message: FromFakes) => void>();
-  private exited = false;
-  private readonly exit: Promise<void>;
-
-  constructor(private readonly child: ChildProcess) {
-    child.on('message', (message: FromFakes) => {
-      for (const listener of [...this.listeners]) {
-        listener(message);
-      }
-    });
-    this.exit = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exited = true;
-        const message = `the fakes process exited (${signal ?? String(code)})`;
-        for (const listener of [...this.listeners]) {
-          listener({ type: 'failed', message });
-        }
-        resolve();
-      });
-    });
-  }
-
-  static start(): FakesProcess {
-    const entry = fileURLToPath(new URL('./support/voice-fakes.js', import.meta.url));
-    return new FakesProcess(fork(entry, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  }
-
-  /** Calls `listener` with every message until the returned function is called. */
-  listen(listener: (message: FromFakes) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  /** The next message of `type`; a `failed` message or the child's exit rejects. */
-  next<T extends FromFakes['type']>(type: T, timeoutMs: number): Promise<FakesMessage<T>> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        stop();
-        reject(new Error(`no '${type}' from the fakes process within ${timeoutMs / 1000} s`));
-      }, timeoutMs);
-      const stop = this.listen((message) => {
-        if (message.type === type) {
-          clearTimeout(timer);
-          stop();
-          resolve(message as FakesMessage<T>);
-        } else if (message.type === 'failed') {
-          clearTimeout(timer);
-          stop();
-          reject(new Error(`fakes process: ${message.message}`));
-        }
-      });
-    });
-  }
-
-  send(message: ToFakes): void {
-    this.child.send(message);
-  }
-
-  async stop(): Promise<void> {
-    if (this.exited) {
-      return;
-    }
-    if (this.child.connected) {
-      this.child.send({ type: 'stop' } satisfies ToFakes);
-    }
-    const stopped = await Promise.race([this.exit.then(() => true), sleep(5_000, false)]);
-    if (!stopped) {
-      this.child.kill('SIGKILL');
-      await this.exit;
-    }
-  }
+function startFakesProcess(): FakesProcess {
+  return BenchChild.start<FromFakes, ToFakes>(
+    new URL('./support/voice-fakes.js', import.meta.url),
+    'fakes',
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -875,7 +807,7 @@ async function main(levels: number[]): Promise<boolean> {
     print(
       `bench:voice, levels ${levels.join(', ')} simultaneous calls\n${machineNotes(databases)}`,
     );
-    const fakes = FakesProcess.start();
+    const fakes = startFakesProcess();
     cleanups.unshift(() => fakes.stop());
     const ready = await fakes.next('ready', 30_000);
     const bench = await startBenchApp(databases, {

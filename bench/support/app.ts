@@ -23,11 +23,13 @@ export interface BenchApp {
  * The real application, configured as in production (secrets, bcrypt cost, log level warn),
  * on a fresh, migrated database of its own, listening on 127.0.0.1. Rate limits are raised
  * so the load is never throttled, and their window is short so the counters vanish quickly
- * from the shared Redis.
+ * from the shared Redis. `configure` changes the validated configuration before the app
+ * starts: for what production refuses but a bench on loopback needs (local webhook receivers).
  */
 export async function startBenchApp(
   databases: BenchDatabases,
   environment: Record<string, string> = {},
+  configure?: (config: AppConfig) => void,
 ): Promise<BenchApp> {
   const id = `bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const { config } = loadConfig({
@@ -49,6 +51,7 @@ export async function startBenchApp(
     THROTTLE_AUTH_LIMIT: '1000',
     ...environment,
   });
+  configure?.(config);
   const client = await new MongoClient(config.mongo.uri).connect();
   const db = client.db();
   try {

@@ -309,8 +309,9 @@ export class CallLogsRepository {
   /**
    * Notes that the first `count` webhook events are dispatched; the call leaves the sweep's
    * sight once no event lies past them (a later one keeps it there for its own dispatch).
+   * False when more events were recorded meanwhile.
    */
-  async markWebhooksDispatched(callLogId: Types.ObjectId, count: number): Promise<void> {
+  async markWebhooksDispatched(callLogId: Types.ObjectId, count: number): Promise<boolean> {
     const settled = await this.callLogs
       .updateOne(
         { _id: callLogId, [`webhookEvents.${count}`]: { $exists: false } },
@@ -326,7 +327,9 @@ export class CallLogsRepository {
           { timestamps: false },
         )
         .exec();
+      return false;
     }
+    return true;
   }
 
   /**

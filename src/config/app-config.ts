@@ -162,6 +162,10 @@ export interface AppConfig {
     previousSecretTtlMs: number;
     /** Parallel deliveries per worker process. */
     concurrency: number;
+    /** Calls whose events are fanned out to deliveries at once, per worker process. */
+    dispatchConcurrency: number;
+    /** Post-call analyses at once, per worker process (each waits on the model). */
+    analysisConcurrency: number;
     /** Events of one call kept for delivery; later transcript messages are not sent. */
     maxEventsPerCall: number;
   };
@@ -632,7 +636,9 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       disableAfterMs: reader.integer('WEBHOOK_DISABLE_AFTER_HOURS', 72, 1, 24 * 365) * 3_600_000,
       deliveryRetentionDays: reader.integer('WEBHOOK_DELIVERY_RETENTION_DAYS', 30, 1, 3650),
       previousSecretTtlMs: 24 * 3_600_000,
-      concurrency: reader.integer('WEBHOOK_CONCURRENCY', 32, 1, 1024),
+      concurrency: reader.integer('WEBHOOK_CONCURRENCY', 64, 1, 1024),
+      dispatchConcurrency: reader.integer('WEBHOOK_DISPATCH_CONCURRENCY', 4, 1, 256),
+      analysisConcurrency: reader.integer('CALL_ANALYSIS_CONCURRENCY', 4, 1, 256),
       maxEventsPerCall: 1000,
     },
   };

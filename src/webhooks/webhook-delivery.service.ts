@@ -173,7 +173,7 @@ export class WebhookDeliveryService {
       await this.schedule(delivery._id, attempt + 1, delayMs);
     }
     const disabled = await this.endpoints.recordFailure(
-      endpoint._id,
+      endpoint,
       at,
       this.config.webhooks.disableAfterMs,
     );

@@ -17,6 +17,8 @@ import { callEventData, envelope, type EventSources } from './webhook-payloads.j
 
 /** A dispatch holds its call this long at most (it renders and records a few events). */
 const DISPATCH_LOCK_MS = 60_000;
+/** Rounds of one dispatch while more events keep arriving (the rest go to their own jobs). */
+const MAX_ROUNDS = 4;
 /** Messages an end-of-call report carries at most (the transcript has the whole call). */
 const MAX_REPORT_MESSAGES = 1000;
 
@@ -59,20 +61,37 @@ export class WebhookDispatcher {
     return outcome.result;
   }
 
-  /** Returns how many deliveries it created. */
+  /**
+   * Returns how many deliveries it created. Events recorded while it ran are dispatched in the
+   * same hold of the lock (a few rounds at most): their own jobs then find nothing left.
+   */
   private async dispatchUnlocked(callLogId: string): Promise<number> {
+    let created = 0;
+    for (let round = 0; round < MAX_ROUNDS; round += 1) {
+      const outcome = await this.dispatchRound(callLogId);
+      created += outcome.created;
+      if (outcome.settled) {
+        break;
+      }
+    }
+    return created;
+  }
+
+  private async dispatchRound(callLogId: string): Promise<{ created: number; settled: boolean }> {
     const call = await this.callLogs.findById(callLogId);
     if (!call) {
-      return 0;
+      return { created: 0, settled: true };
     }
     const recorded = call.webhookEvents ?? [];
     const from = call.webhookDispatched ?? 0;
     const events = recorded.slice(from);
     if (events.length === 0) {
-      if (call.webhookPending) {
-        await this.callLogs.markWebhooksDispatched(call._id, recorded.length);
-      }
-      return 0;
+      return {
+        created: 0,
+        settled:
+          !call.webhookPending ||
+          (await this.callLogs.markWebhooksDispatched(call._id, recorded.length)),
+      };
     }
     const endpoints = await this.endpoints.enabledForUser(call.userId);
     const wanted = events.map((event) => targetsOf(event, call, endpoints));
@@ -91,28 +110,32 @@ export class WebhookDispatcher {
       const sequence = from + offset + 1;
       const id = publicEventId(event.eventId);
       const body = JSON.stringify(envelope(id, event.type, event.occurredAt, data, sequence));
-      for (const endpoint of targets) {
-        const delivery = await this.deliveries.createOnce(
-          {
-            userId: call.userId,
-            endpointId: endpoint._id,
-            eventId: id,
-            eventType: event.type,
-            callLogId: call._id,
-            sequence,
-            body,
-            maxAttempts: this.config.webhooks.maxAttempts,
-          },
-          now,
-        );
-        if (delivery) {
-          created += 1;
-          await this.delivery.schedule(delivery._id, 1, 0);
-        }
-      }
+      // One event's deliveries are independent of each other: made side by side.
+      const made = await Promise.all(
+        targets.map(async (endpoint) => {
+          const delivery = await this.deliveries.createOnce(
+            {
+              userId: call.userId,
+              endpointId: endpoint._id,
+              eventId: id,
+              eventType: event.type,
+              callLogId: call._id,
+              sequence,
+              body,
+              maxAttempts: this.config.webhooks.maxAttempts,
+            },
+            now,
+          );
+          if (delivery) {
+            await this.delivery.schedule(delivery._id, 1, 0);
+          }
+          return delivery ? 1 : 0;
+        }),
+      );
+      created += made.reduce<number>((sum, count) => sum + count, 0);
     }
-    await this.callLogs.markWebhooksDispatched(call._id, from + events.length);
-    return created;
+    const settled = await this.callLogs.markWebhooksDispatched(call._id, from + events.length);
+    return { created, settled };
   }
 
   /** Reads what the events' bodies draw on: the session and turns, only when needed. */

@@ -153,25 +153,33 @@ export class WebhookEndpointsRepository {
   }
 
   /**
-   * A failed attempt: starts the failure clock if it is not running, and disables the endpoint
-   * when it has run `disableAfterMs` without a success. Returns the endpoint when this call
+   * A failed attempt, given the endpoint as the attempt read it: starts the failure clock when
+   * it was not running (one write), disables the endpoint when it has run `disableAfterMs`
+   * without a success (one conditional write), and writes nothing in between, so an endpoint
+   * that keeps failing costs no write per attempt. Returns the endpoint when this call
    * disabled it.
    */
   async recordFailure(
-    endpointId: Types.ObjectId,
+    endpoint: Pick<WebhookEndpointDocument, '_id' | 'failingSince'>,
     now: Date,
     disableAfterMs: number,
   ): Promise<WebhookEndpointDocument | null> {
-    await this.endpoints
-      .updateOne(
-        { _id: endpointId, failingSince: { $exists: false } },
-        { $set: { failingSince: now } },
-      )
-      .exec();
+    if (!endpoint.failingSince) {
+      await this.endpoints
+        .updateOne(
+          { _id: endpoint._id, failingSince: { $exists: false } },
+          { $set: { failingSince: now } },
+        )
+        .exec();
+      return null;
+    }
     const since = new Date(now.getTime() - disableAfterMs);
+    if (endpoint.failingSince > since) {
+      return null;
+    }
     return this.endpoints
       .findOneAndUpdate(
-        { _id: endpointId, enabled: true, failingSince: { $lte: since } },
+        { _id: endpoint._id, enabled: true, failingSince: { $lte: since } },
         {
           $set: {
             enabled: false,
