@@ -24,6 +24,13 @@ export class BenchChild<From extends { type: string }, To extends { type: string
     private readonly child: ChildProcess,
     private readonly name: string,
   ) {
+    // A send after the child is gone (it exited, or hit its own time bound) is reported through
+    // the waits below, not as an unhandled 'error' event that would end the bench abruptly.
+    child.on('error', (error) => {
+      for (const listener of [...this.listeners]) {
+        listener({ type: 'failed', message: `the ${name} process: ${error.message}` });
+      }
+    });
     child.on('message', (message: From) => {
       for (const listener of [...this.listeners]) {
         listener(message);
@@ -91,12 +98,15 @@ export class BenchChild<From extends { type: string }, To extends { type: string
     timeoutMs = 30_000,
   ): Promise<MessageOf<From, T>> {
     const answer = this.next(type, timeoutMs);
-    this.child.send(message);
+    this.send(message);
     return answer;
   }
 
+  /** Sends `message` while the child is there (a wait on its answer then fails by itself). */
   send(message: To): void {
-    this.child.send(message);
+    if (this.child.connected) {
+      this.child.send(message);
+    }
   }
 
   async stop(): Promise<void> {
