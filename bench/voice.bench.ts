@@ -8,6 +8,13 @@ import {
   type DatabaseCommandCounts,
 } from '../src/infra/commands/database-command-counter.js';
 import { type BenchApp, startBenchApp } from './support/app.js';
+import {
+  busyCoresSince,
+  http,
+  type MachineCpu,
+  machineCpu,
+  percentile,
+} from './support/bench-tools.js';
 import { BenchChild } from './support/child-process.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { type BenchDatabases, cleanBenchRedis, startBenchDatabases } from './support/databases.js';
@@ -99,31 +106,6 @@ interface VoiceAccount {
 interface OpenedCall extends LiveCallTarget {
   callLogId: string;
   sessionId: string;
-}
-
-async function http(
-  baseUrl: string,
-  method: string,
-  path: string,
-  options: { body?: unknown; token?: string; query?: Record<string, string> } = {},
-): Promise<Record<string, any>> {
-  const url = new URL(`${baseUrl}/api/v1${path}`);
-  for (const [name, value] of Object.entries(options.query ?? {})) {
-    url.searchParams.set(name, value);
-  }
-  const response = await fetch(url, {
-    method,
-    headers: {
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-    },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  if (!response.ok) {
-    throw new Error(`${method} ${url.pathname} answered ${response.status}: ${text}`);
-  }
-  return JSON.parse(text) as Record<string, any>;
 }
 
 /** A customer with credits, an agent speaking with the OpenAI voice, and its number. */
@@ -225,30 +207,6 @@ interface IdleBaseline {
   rss: number;
   /** Cores the whole machine kept busy meanwhile (databases, other processes). */
   machineBusyCores: number;
-}
-
-interface MachineCpu {
-  busy: number;
-  total: number;
-}
-
-/** Busy and total CPU time of the whole machine so far (ms, all cores). */
-function machineCpu(): MachineCpu {
-  let busy = 0;
-  let total = 0;
-  for (const core of cpus()) {
-    const { user, nice, sys, irq, idle } = core.times;
-    busy += user + nice + sys + irq;
-    total += user + nice + sys + irq + idle;
-  }
-  return { busy, total };
-}
-
-/** Cores the machine kept busy between `before` and now. */
-function busyCoresSince(before: MachineCpu): number {
-  const after = machineCpu();
-  const total = after.total - before.total;
-  return total <= 0 ? Number.NaN : ((after.busy - before.busy) / total) * cpus().length;
 }
 
 interface LevelResult {
@@ -439,14 +397,6 @@ async function runLevel(
 // ---------------------------------------------------------------------------------------------
 // Figures
 // ---------------------------------------------------------------------------------------------
-
-function percentile(values: number[], share: number): number {
-  if (values.length === 0) {
-    return Number.NaN;
-  }
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
-}
 
 function ms(value: number, digits = 1): string {
   return Number.isNaN(value) ? '-' : value.toFixed(digits);

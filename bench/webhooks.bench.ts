@@ -16,6 +16,7 @@ import { RedisKeys } from '../src/infra/redis/redis-keys.js';
 import { CallWebhookEvents } from '../src/webhooks/call-webhook-events.js';
 import { publicEventId } from '../src/webhooks/webhook-event-types.js';
 import { type BenchApp, startBenchApp } from './support/app.js';
+import { busyCoresSince, http, machineCpu, percentile } from './support/bench-tools.js';
 import { BenchChild } from './support/child-process.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { type BenchDatabases, cleanBenchRedis, startBenchDatabases } from './support/databases.js';
@@ -133,27 +134,6 @@ interface Account {
   userId: string;
   agentId: string;
   endpointIds: Record<ReceiverName, string>;
-}
-
-async function http(
-  baseUrl: string,
-  method: string,
-  path: string,
-  options: { body?: unknown; token?: string } = {},
-): Promise<Record<string, any>> {
-  const response = await fetch(`${baseUrl}/api/v1${path}`, {
-    method,
-    headers: {
-      ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
-      ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-    },
-    body: options.body === undefined ? undefined : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  if (!response.ok) {
-    throw new Error(`${method} ${path} answered ${response.status}: ${text}`);
-  }
-  return JSON.parse(text) as Record<string, any>;
 }
 
 /** A customer, an agent, and one `call.status` endpoint per receiver (their secrets). */
@@ -438,28 +418,6 @@ function queueCounts(bench: BenchApp, name: string): Promise<Record<string, numb
   return bench.app.get<Queue>(getQueueToken(name)).getJobCounts(...QUEUE_STATES);
 }
 
-interface MachineCpu {
-  busy: number;
-  total: number;
-}
-
-function machineCpu(): MachineCpu {
-  let busy = 0;
-  let total = 0;
-  for (const core of cpus()) {
-    const { user, nice, sys, irq, idle } = core.times;
-    busy += user + nice + sys + irq;
-    total += user + nice + sys + irq + idle;
-  }
-  return { busy, total };
-}
-
-function busyCoresSince(before: MachineCpu): number {
-  const after = machineCpu();
-  const total = after.total - before.total;
-  return total <= 0 ? Number.NaN : ((after.busy - before.busy) / total) * cpus().length;
-}
-
 async function measureIdle(durationMs: number): Promise<IdleBaseline> {
   const cpuBefore = process.cpuUsage();
   const startedAt = performance.now();
@@ -548,14 +506,6 @@ async function runPhase(
 // ---------------------------------------------------------------------------------------------
 // Figures
 // ---------------------------------------------------------------------------------------------
-
-function percentile(values: number[], share: number): number {
-  if (values.length === 0) {
-    return Number.NaN;
-  }
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(share * sorted.length) - 1)] ?? Number.NaN;
-}
 
 function fixed(value: number, digits = 0): string {
   return Number.isNaN(value) || !Number.isFinite(value) ? '-' : value.toFixed(digits);
