@@ -55,3 +55,21 @@ export function ephemeralMongoServer(options: {
 export function ensureRedis(options?: {
   log?: (line: string) => void;
 }): Promise<{ url: string; stop: () => Promise<void> }>;
+export const s3ServerBinary: string;
+export function ensureS3ServerBinary(options?: { log?: (line: string) => void }): string;
+export interface S3ServerProcess {
+  /** `http://127.0.0.1:<port>`: give it as S3_ENDPOINT with path-style addressing. */
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** The folder whose sub-folders are the buckets. */
+  root: string;
+  child: ChildProcess;
+  stop: () => Promise<void>;
+}
+export function startS3Server(options?: {
+  buckets?: string[];
+  log?: (line: string) => void;
+  port?: number;
+}): Promise<S3ServerProcess>;

@@ -37,35 +37,136 @@ export function findGo() {
   return candidates.find((candidate) => candidate && existsSync(candidate));
 }
 
-function newestSourceTime() {
-  return Math.max(
-    ...readdirSync(toolSource).map((name) => statSync(join(toolSource, name)).mtimeMs),
-  );
+function newestSourceTime(folder) {
+  return Math.max(...readdirSync(folder).map((name) => statSync(join(folder, name)).mtimeMs));
+}
+
+/**
+ * Builds a Go program once into .cache/ and reuses it while the sources of its folder under
+ * tools/ are unchanged. `target` is the package to build (default: the folder's own).
+ */
+function ensureGoBinary({ name, source, binary, target = '.', log }) {
+  if (existsSync(binary) && statSync(binary).mtimeMs >= newestSourceTime(source)) {
+    return binary;
+  }
+  const go = findGo();
+  if (!go) {
+    throw new Error(
+      `Go was not found to build ${name}: install Go (https://go.dev/dl) or put it on PATH.`,
+    );
+  }
+  mkdirSync(dirname(binary), { recursive: true });
+  log(`building ${name} with ${go} (once; cached in .cache/) ...`);
+  const result = spawnSync(go, ['build', '-trimpath', '-o', binary, target], {
+    cwd: source,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, CGO_ENABLED: '0' },
+  });
+  if (result.status !== 0) {
+    throw new Error(`go build of ${name} failed (exit ${result.status})`);
+  }
+  return binary;
 }
 
 /** Builds the FerretDB tool once into .cache/ and reuses it while its sources are unchanged. */
 export function ensureFerretdbBinary({ log = console.error } = {}) {
-  if (existsSync(ferretdbBinary) && statSync(ferretdbBinary).mtimeMs >= newestSourceTime()) {
-    return ferretdbBinary;
-  }
-  const go = findGo();
-  if (!go) {
+  if (!existsSync(ferretdbBinary) && !findGo()) {
     throw new Error(
       'No MongoDB server was given (MONGODB_URI) and Go was not found to build the embedded ' +
         'one: install Go (https://go.dev/dl) or set MONGODB_URI.',
     );
   }
-  mkdirSync(dirname(ferretdbBinary), { recursive: true });
-  log(`building the embedded MongoDB-wire server with ${go} (once; cached in .cache/) ...`);
-  const result = spawnSync(go, ['build', '-trimpath', '-o', ferretdbBinary, '.'], {
-    cwd: toolSource,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, CGO_ENABLED: '0' },
+  return ensureGoBinary({
+    name: 'the embedded MongoDB-wire server',
+    source: toolSource,
+    binary: ferretdbBinary,
+    log,
   });
-  if (result.status !== 0) {
-    throw new Error(`go build of tools/ferretdb failed (exit ${result.status})`);
+}
+
+const s3ServerSource = join(projectRoot, 'tools', 's3server');
+export const s3ServerBinary = join(projectRoot, '.cache', 's3-server');
+
+/**
+ * Builds the S3-protocol test server (VersityGW, an S3 gateway over a folder, pinned in
+ * tools/s3server/go.mod) once into .cache/.
+ */
+export function ensureS3ServerBinary({ log = console.error } = {}) {
+  return ensureGoBinary({
+    name: 'the S3 test server (versitygw)',
+    source: s3ServerSource,
+    binary: s3ServerBinary,
+    target: 'github.com/versity/versitygw/cmd/versitygw',
+    log,
+  });
+}
+
+/**
+ * Starts an S3-protocol server on 127.0.0.1 over a temporary folder, with credentials of its
+ * own (it checks every request's signature, presigned URLs included). Each top folder is a
+ * bucket; `buckets` are created up front. Returns { endpoint, region, accessKeyId,
+ * secretAccessKey, root, stop }.
+ */
+export async function startS3Server({ buckets = [], log = console.error, port } = {}) {
+  const binary = ensureS3ServerBinary({ log });
+  const listenPort = port ?? (await freePort());
+  const root = mkdtempSync(join(tmpdir(), 'ai_calling_s3_'));
+  const data = join(root, 'data');
+  const sidecar = join(root, 'meta');
+  mkdirSync(data, { recursive: true });
+  mkdirSync(sidecar, { recursive: true });
+  for (const bucket of buckets) {
+    mkdirSync(join(data, bucket), { recursive: true });
   }
-  return ferretdbBinary;
+  const accessKeyId = `test${randomBytes(6).toString('hex')}`;
+  const secretAccessKey = randomBytes(24).toString('hex');
+  const child = spawn(
+    binary,
+    [
+      '--port',
+      `127.0.0.1:${listenPort}`,
+      '--access',
+      accessKeyId,
+      '--secret',
+      secretAccessKey,
+      '--region',
+      'us-east-1',
+      '--quiet',
+      'posix',
+      '--sidecar',
+      sidecar,
+      data,
+    ],
+    { stdio: 'ignore' },
+  );
+  try {
+    await waitForPort('127.0.0.1', listenPort, 30_000, child);
+  } catch (error) {
+    child.kill('SIGKILL');
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    endpoint: `http://127.0.0.1:${listenPort}`,
+    region: 'us-east-1',
+    accessKeyId,
+    secretAccessKey,
+    root: data,
+    child,
+    stop: () =>
+      new Promise((resolveStop) => {
+        const finish = () => {
+          rmSync(root, { recursive: true, force: true });
+          resolveStop();
+        };
+        if (child.exitCode !== null || child.signalCode !== null) {
+          finish();
+          return;
+        }
+        child.once('exit', finish);
+        child.kill('SIGTERM');
+      }),
+  };
 }
 
 export function freePort() {

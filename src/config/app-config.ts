@@ -119,6 +119,34 @@ export interface AppConfig {
   exotel: { apiBaseUrl?: string; requestsPerMinute: number; requestWindowMs: number };
   admin: { email?: string; password?: string };
   backup: { dir: string; retentionDays: number; cron: string };
+  /** Object storage for call recordings and (with `s3`) the off-machine copy of backups. */
+  storage: {
+    driver: StorageDriver;
+    /** Root of the `local` driver's objects. */
+    localDir: string;
+    s3: S3StorageConfig;
+    /** Bucket of the backup copies (default: the recordings' bucket). */
+    backupBucket?: string;
+    /** Key prefix of the backup copies, before `mongodb/YYYY-MM-DD/...` (empty or ending in `/`). */
+    backupPrefix: string;
+    /** Lifetime of a signed download URL (S3). */
+    signedUrlTtlSeconds: number;
+  };
+  /** Copies of the carrier's call recordings in our storage. */
+  recordings: {
+    /** A recording larger than this is not copied (the copy stops at this many bytes). */
+    maxBytes: number;
+    /** Default days a copy is kept; a user may set their own. */
+    retentionDays: number;
+    /** Bound of one download: connect, headers and the whole body. */
+    fetchTimeoutMs: number;
+    /** Attempts of one copy before it is recorded as failed. */
+    maxAttempts: number;
+    /** The wait after the first failed attempt; each next one doubles. */
+    retryBaseMs: number;
+    /** Copies at once, per worker process. */
+    concurrency: number;
+  };
   voice: {
     openai: VendorEndpoint;
     deepgram: VendorEndpoint;
@@ -169,6 +197,23 @@ export interface AppConfig {
     /** Events of one call kept for delivery; later transcript messages are not sent. */
     maxEventsPerCall: number;
   };
+}
+
+export type StorageDriver = 'local' | 's3';
+
+export interface S3StorageConfig {
+  bucket?: string;
+  region: string;
+  /** An S3-compatible server's URL; unset for AWS itself. */
+  endpoint?: string;
+  /** `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key` (most S3-compatible servers). */
+  forcePathStyle: boolean;
+  /**
+   * Keys from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (/ AWS_SESSION_TOKEN) of the
+   * configuration's environment; unset, the SDK's standard chain finds them (profile, SSO,
+   * container or instance role).
+   */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 /** Thrown when the environment cannot make a safe configuration; lists every problem. */
@@ -474,6 +519,69 @@ function readRoles(reader: Reader): AppConfig['roles'] {
   };
 }
 
+const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function readS3Credentials(reader: Reader): Pick<S3StorageConfig, 'credentials'> {
+  const accessKeyId = reader.optional('AWS_ACCESS_KEY_ID');
+  const secretAccessKey = reader.optional('AWS_SECRET_ACCESS_KEY');
+  if (accessKeyId === undefined || secretAccessKey === undefined) {
+    return {};
+  }
+  const sessionToken = reader.optional('AWS_SESSION_TOKEN');
+  return {
+    credentials: {
+      accessKeyId,
+      secretAccessKey,
+      ...(sessionToken === undefined ? {} : { sessionToken }),
+    },
+  };
+}
+
+function readStorage(reader: Reader): AppConfig['storage'] {
+  const driver = reader.text('STORAGE_DRIVER', 'local').toLowerCase();
+  if (driver !== 'local' && driver !== 's3') {
+    reader.problems.push(`STORAGE_DRIVER must be local or s3 (got "${driver}")`);
+  }
+  const bucket = reader.optional('S3_BUCKET');
+  const backupBucket = reader.optional('BACKUP_S3_BUCKET') ?? bucket;
+  for (const [name, value] of [
+    ['S3_BUCKET', bucket],
+    ['BACKUP_S3_BUCKET', backupBucket],
+  ] as const) {
+    if (value !== undefined && !S3_BUCKET_NAME.test(value)) {
+      reader.problems.push(`${name} is not a valid bucket name ("${value}")`);
+    }
+  }
+  if (driver === 's3' && bucket === undefined) {
+    reader.problems.push('STORAGE_DRIVER=s3 needs S3_BUCKET');
+  }
+  const endpoint =
+    reader.optional('S3_ENDPOINT') === undefined
+      ? undefined
+      : reader.url('S3_ENDPOINT', '', ['http:', 'https:']);
+  let backupPrefix = reader.text('BACKUP_S3_PREFIX', '').replace(/^\/+/, '');
+  if (backupPrefix !== '' && !backupPrefix.endsWith('/')) {
+    backupPrefix = `${backupPrefix}/`;
+  }
+  if (backupPrefix.split('/').some((part) => part === '..' || part === '.')) {
+    reader.problems.push(`BACKUP_S3_PREFIX must not hold . or .. segments ("${backupPrefix}")`);
+  }
+  return {
+    driver: driver === 's3' ? 's3' : 'local',
+    localDir: reader.text('STORAGE_LOCAL_DIR', './.data/storage'),
+    s3: {
+      bucket,
+      region: reader.optional('S3_REGION') ?? reader.optional('AWS_REGION') ?? 'us-east-1',
+      endpoint,
+      forcePathStyle: reader.flag('S3_FORCE_PATH_STYLE', false),
+      ...readS3Credentials(reader),
+    },
+    backupBucket,
+    backupPrefix,
+    signedUrlTtlSeconds: reader.integer('STORAGE_SIGNED_URL_TTL_SECONDS', 300, 10, 7 * 86_400),
+  };
+}
+
 function readSampleRate(reader: Reader): AppConfig['voice']['sampleRate'] {
   const rate = reader.integer('VOICE_SAMPLE_RATE', 8000, 8000, 24000);
   if (rate === 8000 || rate === 16000 || rate === 24000) {
@@ -611,6 +719,15 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       dir: reader.text('BACKUP_DIR', './backups'),
       retentionDays: reader.integer('BACKUP_RETENTION_DAYS', 30, 1, 3650),
       cron: reader.text('BACKUP_CRON', '0 2 * * *'),
+    },
+    storage: readStorage(reader),
+    recordings: {
+      maxBytes: reader.integer('RECORDING_MAX_BYTES', 200 * 1024 * 1024, 1024, 2 ** 40),
+      retentionDays: reader.integer('RECORDING_RETENTION_DAYS', 90, 1, 3650),
+      fetchTimeoutMs: reader.integer('RECORDING_FETCH_TIMEOUT_MS', 300_000, 100, 3_600_000),
+      maxAttempts: reader.integer('RECORDING_COPY_ATTEMPTS', 8, 1, 50),
+      retryBaseMs: reader.integer('RECORDING_RETRY_BASE_MS', 30_000, 10, 3_600_000),
+      concurrency: reader.integer('RECORDING_COPY_CONCURRENCY', 4, 1, 256),
     },
     voice: {
       openai: readVendor(reader, 'OPENAI', 'https://api.openai.com/v1', ['https:', 'http:']),

@@ -2,6 +2,7 @@ import type { TestProject } from 'vitest/node';
 import {
   ensureRedis,
   ephemeralMongoServer,
+  startS3Server,
   TEST_DATABASE_PREFIX,
 } from '../../scripts/local-services.mjs';
 
@@ -12,6 +13,8 @@ declare module 'vitest' {
     /** What serves it: the embedded server's backend, or 'given' for MONGODB_URI. */
     mongoServerKind: 'mongod' | 'ferretdb-postgresql' | 'ferretdb-sqlite' | 'given';
     redisUrl: string;
+    /** An S3-protocol server (versitygw) for the run; files create buckets of their own. */
+    s3Server: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   }
 }
 
@@ -52,6 +55,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
     redisUrl = redis.url;
     stops.push(redis.stop);
   }
+  let s3Server: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  const givenS3 = process.env.TEST_S3_ENDPOINT;
+  if (givenS3) {
+    s3Server = {
+      endpoint: givenS3,
+      region: process.env.TEST_S3_REGION ?? 'us-east-1',
+      accessKeyId: process.env.TEST_S3_ACCESS_KEY_ID ?? '',
+      secretAccessKey: process.env.TEST_S3_SECRET_ACCESS_KEY ?? '',
+    };
+    log(`S3 server given by TEST_S3_ENDPOINT (${givenS3})`);
+  } else {
+    const started = await startS3Server({ log });
+    log(`S3 server (versitygw) on ${started.endpoint}`);
+    s3Server = {
+      endpoint: started.endpoint,
+      region: started.region,
+      accessKeyId: started.accessKeyId,
+      secretAccessKey: started.secretAccessKey,
+    };
+    stops.push(started.stop);
+  }
+  project.provide('s3Server', s3Server);
   project.provide('mongoServerUri', mongoServerUri);
   project.provide('mongoServerKind', mongoServerKind);
   project.provide('redisUrl', redisUrl);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Logger } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -49,6 +51,7 @@ export function testConfig(environment: Record<string, string> = {}): AppConfig 
     MAX_CONCURRENT_CALLS: '1000',
     PUBLIC_BASE_URL: 'https://voice.example.test',
     SCHEDULER_ENABLED: 'false',
+    STORAGE_LOCAL_DIR: join(tmpdir(), uniqueName('ai_calling_storage')),
     ...environment,
   }).config;
 }

@@ -6,7 +6,7 @@ import {
   type RequestOptions,
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
   type LookupAll,
@@ -14,6 +14,7 @@ import {
   type ResolvedAddress,
   WebhookAddressError,
 } from './address-policy.js';
+import { describeFailure, pinnedLookup } from './outbound-request.js';
 
 /**
  * Sends one webhook POST to a customer's server and reports how it went, without ever
@@ -258,18 +259,6 @@ export class WebhookSender {
   }
 }
 
-/** A lookup that answers the address already checked, whatever it is asked. */
-function pinnedLookup({ address, family }: ResolvedAddress): LookupFunction {
-  return (_hostname, options, callback) => {
-    // With autoSelectFamily (Node's default) the socket asks for every address at once.
-    if (options.all === true) {
-      callback(null, [{ address, family }]);
-    } else {
-      callback(null, address, family);
-    }
-  };
-}
-
 function refusal(error: string): Outcome {
   return { ok: false, error, retryable: false };
 }
@@ -283,35 +272,6 @@ function judge(statusCode: number, responseBody: string): Outcome {
       ? `redirect (${statusCode}) not followed`
       : `HTTP ${statusCode}`;
   return { ok: false, statusCode, error, responseBody, retryable: true };
-}
-
-const NETWORK_FAILURES: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EPIPE: 'connection reset',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  EADDRNOTAVAIL: 'address not available',
-};
-
-/** A short reason for a request that failed before any response. */
-function describeFailure(error: Error, handshaking: boolean): string {
-  const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-  if (
-    handshaking ||
-    code?.startsWith('ERR_TLS_') === true ||
-    code?.startsWith('ERR_SSL_') === true
-  ) {
-    // OpenSSL's `reason` is the readable part of its long message.
-    const reason = 'reason' in error && typeof error.reason === 'string' ? error.reason : undefined;
-    return `TLS error: ${reason ?? error.message}`;
-  }
-  if (error.message === 'socket hang up') {
-    return 'connection closed before a response';
-  }
-  const known = code === undefined ? undefined : NETWORK_FAILURES[code];
-  return known ?? `request failed: ${error.message}`;
 }
 
 function messageOf(error: unknown): string {
