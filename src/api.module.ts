@@ -7,6 +7,8 @@ import { AuthModule } from './auth/auth.module.js';
 import { CallsController } from './calls/calls.controller.js';
 import { CallsModule } from './calls/calls.module.js';
 import { QueueDashboardModule } from './metrics/queue-dashboard.module.js';
+import { RecordingsController } from './recordings/recordings.controller.js';
+import { RecordingsModule } from './recordings/recordings.module.js';
 import { PhonesController } from './phones/phones.controller.js';
 import { PhonesModule } from './phones/phones.module.js';
 import { SessionsController } from './sessions/sessions.controller.js';
@@ -34,6 +36,7 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     CallsModule,
     TelephonyModule,
     WebhooksModule,
+    RecordingsModule,
     QueueDashboardModule,
   ],
   controllers: [
@@ -47,6 +50,7 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     TelephonyController,
     WebhookEndpointsController,
     WebhookDeliveriesController,
+    RecordingsController,
   ],
 })
 export class ApiModule {}

@@ -23,6 +23,7 @@ import { MediaModule } from './media.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { PhonesModule } from './phones/phones.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
+import { StorageModule } from './storage/storage.module.js';
 import { TelephonyModule } from './telephony/telephony.module.js';
 import { UsersModule } from './users/users.module.js';
 import { WorkerModule } from './worker.module.js';
@@ -47,6 +48,7 @@ export class AppModule {
           useFactory: (config: AppConfig) => buildLoggerParams(config, options.logStream),
         }),
         InfraModule,
+        StorageModule,
         CommonModule,
         ThrottlerModule.forRootAsync({
           inject: [APP_CONFIG, RedisThrottlerStorage],

@@ -13,8 +13,10 @@ import {
 import {
   cleanupSessionsCommand,
   purgeSessionsCommand,
+  purgeRecordingsCommand,
   purgeWebhookDeliveriesCommand,
   reconcileCallsCommand,
+  sweepRecordingsCommand,
   sweepWebhooksCommand,
 } from './cli/maintenance-commands.js';
 import type { ProgressOutput } from './maintenance/backup/backup-progress.js';
@@ -62,6 +64,14 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   'purge-webhook-deliveries': {
     run: purgeWebhookDeliveriesCommand,
     help: 'purge-webhook-deliveries   delete delivery log entries older than WEBHOOK_DELIVERY_RETENTION_DAYS',
+  },
+  'sweep-recordings': {
+    run: sweepRecordingsCommand,
+    help: 'sweep-recordings   queue recording copies a crash left unqueued',
+  },
+  'purge-recordings': {
+    run: purgeRecordingsCommand,
+    help: "purge-recordings   delete recording copies past their retention (RECORDING_RETENTION_DAYS or the user's own)",
   },
   'reencrypt-secrets': {
     run: reencryptSecretsCommand,

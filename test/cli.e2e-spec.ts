@@ -191,7 +191,7 @@ describe('operator CLI: backup and restore commands', () => {
     expect(await counts(db)).toEqual(seededCounts);
     expect((await db.collection('users').findOne({}))?.name).toBe('CLI user');
     expect(output.lines).toContain(
-      `calllogs: ${CALL_LOGS}/${CALL_LOGS} documents, 13 indexes created`,
+      `calllogs: ${CALL_LOGS}/${CALL_LOGS} documents, 15 indexes created`,
     );
     expect(output.lines.at(-1)).toMatch(
       new RegExp(`^restore complete: .* -> ${db.databaseName} \\(\\d+ documents, \\d+ ms\\)$`),
@@ -221,7 +221,7 @@ describe('operator CLI: backup and restore commands', () => {
       /documents were not restored because they already exist .*calllogs: 1498.*Run again with --drop --force/,
     );
     expect(await counts(db)).toEqual(seededCounts);
-    expect(output.lines).toContain(`calllogs: 2/${CALL_LOGS} documents, 13 indexes created`);
+    expect(output.lines).toContain(`calllogs: 2/${CALL_LOGS} documents, 15 indexes created`);
   });
 
   it('refuses a create-admin password over 72 bytes (37 characters, 73 bytes) naming --password', async () => {

@@ -564,6 +564,9 @@ describe('maintenance jobs', () => {
         // The webhook sweep runs with the reconciliation, the delivery log purge with the cleanup.
         'sweep-webhooks': '*/20 5 1 1 *',
         'purge-webhook-deliveries': '45 6 1 1 *',
+        // The recordings' sweep and retention likewise.
+        'sweep-recordings': '*/20 5 1 1 *',
+        'purge-recordings': '45 6 1 1 *',
         'purge-sessions': '45 6 1 1 *',
         backup: '5 7 1 1 *',
       };

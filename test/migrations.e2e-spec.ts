@@ -19,6 +19,7 @@ const ALL_IDS = [
   '005-daily-call-stats',
   '006-finalization-sweep-indexes',
   '007-webhooks',
+  '008-recordings',
 ];
 const ZEROED_STATS = { totalCalls: 0, totalDuration: 0, avgDuration: 0, successRate: 0 };
 
@@ -67,7 +68,7 @@ describe('migrations', () => {
     expect(status.every((entry) => entry.description.length > 0)).toBe(true);
   });
 
-  it('applies 001 to 007 in order, creating the unique indexes', async () => {
+  it('applies 001 to 008 in order, creating the unique indexes', async () => {
     const { db, runner } = await freshDatabase();
     expect(await runner.up()).toEqual(ALL_IDS);
     const status = await runner.status();
@@ -98,6 +99,10 @@ describe('migrations', () => {
       unique: true,
     });
     expect(await indexOf(db, 'calllogs', 'webhookPending_1_updatedAt_1')).toBeDefined();
+    expect(await indexOf(db, 'calllogs', 'recordingPending_1_finalizedAt_1')).toBeDefined();
+    expect(await indexOf(db, 'calllogs', 'recording.state_1_recording.storedAt_1')).toMatchObject({
+      key: { 'recording.state': 1, 'recording.storedAt': 1 },
+    });
     expect(await db.collection('migrations_lock').countDocuments()).toBe(0);
   });
 
@@ -113,6 +118,8 @@ describe('migrations', () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
 
+    expect(await runner.down()).toBe('008-recordings');
+    expect(await indexOf(db, 'calllogs', 'recordingPending_1_finalizedAt_1')).toBeUndefined();
     expect(await runner.down()).toBe('007-webhooks');
     expect(await indexOf(db, 'webhookdeliveries', 'eventId_1_endpointId_1')).toBeUndefined();
     expect(await indexOf(db, 'calllogs', 'analysisPending_1_finalizedAt_1')).toBeUndefined();
@@ -144,12 +151,9 @@ describe('migrations', () => {
   it('002 gives zeroed stats to agents lacking them, keeps existing ones, and down removes them', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
-    await runner.down();
-    await runner.down();
-    await runner.down();
-    await runner.down();
-    await runner.down();
-    await runner.down();
+    for (let newer = 0; newer < 7; newer += 1) {
+      await runner.down();
+    }
     const agents = db.collection('agents');
     const userId = new ObjectId();
     const agentConfig = {
@@ -180,15 +184,14 @@ describe('migrations', () => {
       '005-daily-call-stats',
       '006-finalization-sweep-indexes',
       '007-webhooks',
+      '008-recordings',
     ]);
     expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
     expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
 
-    await runner.down();
-    await runner.down();
-    await runner.down();
-    await runner.down();
-    await runner.down();
+    for (let newer = 0; newer < 6; newer += 1) {
+      await runner.down();
+    }
     expect(await runner.down()).toBe('002-add-agent-stats');
     expect(await agents.findOne({ _id: bare.insertedId })).not.toHaveProperty('stats');
     expect(await agents.findOne({ _id: counted.insertedId })).not.toHaveProperty('stats');
@@ -197,9 +200,10 @@ describe('migrations', () => {
   it('005 builds the daily roll-up from settled calls only, the same when run again', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
-    await runner.down();
-    await runner.down();
-    await runner.down();
+    // Back to before 005.
+    for (let newer = 0; newer < 4; newer += 1) {
+      await runner.down();
+    }
     const userId = new ObjectId();
     const agentId = new ObjectId();
     const callOf = (createdAt: string, status: string, extra: Record<string, unknown>) => ({
@@ -240,6 +244,7 @@ describe('migrations', () => {
       '005-daily-call-stats',
       '006-finalization-sweep-indexes',
       '007-webhooks',
+      '008-recordings',
     ]);
     const built = await rollUp();
     expect(built).toEqual([
@@ -277,6 +282,8 @@ describe('migrations', () => {
     expect(await bcrypt.compare('admin password 1', admin?.password as string)).toBe(true);
     expect(admin?.webhookToken).toEqual(expect.any(String));
     // 003's down removes the admin it created while it was never used.
+    expect(await runner.down()).toBe('008-recordings');
+    expect(await indexOf(db, 'calllogs', 'recordingPending_1_finalizedAt_1')).toBeUndefined();
     expect(await runner.down()).toBe('007-webhooks');
     expect(await runner.down()).toBe('006-finalization-sweep-indexes');
     expect(await runner.down()).toBe('005-daily-call-stats');
@@ -335,6 +342,7 @@ describe('migrations', () => {
         MIGRATIONS,
       );
       // As when ADMIN_EMAIL is set after the squatter registered and 003 runs (again).
+      expect(await runner.down()).toBe('008-recordings');
       expect(await runner.down()).toBe('007-webhooks');
       expect(await runner.down()).toBe('006-finalization-sweep-indexes');
       expect(await runner.down()).toBe('005-daily-call-stats');
@@ -346,6 +354,7 @@ describe('migrations', () => {
         '005-daily-call-stats',
         '006-finalization-sweep-indexes',
         '007-webhooks',
+        '008-recordings',
       ]);
 
       expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(

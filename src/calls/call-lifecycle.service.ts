@@ -257,12 +257,17 @@ export class CallLifecycleService {
     ]);
     const ended = await this.webhookEvents.prepare(call, 'call.ended', new Date());
     const analysis = await this.postCall.analysisDue(call, session);
+    const recordingSourceUrl =
+      call.recordingUrl !== undefined && call.recording === undefined
+        ? call.recordingUrl
+        : undefined;
     const recorded = await this.callLogs.recordFinalized(
       call._id,
       {
         charge:
           charged === undefined ? undefined : { charged, shortfall: round4(amount - charged) },
         analysisPending: analysis,
+        recordingSourceUrl,
       },
       ended,
     );
@@ -271,6 +276,9 @@ export class CallLifecycleService {
     }
     if (recorded && analysis) {
       await this.postCall.requestAnalysis(callLogId);
+    }
+    if (recorded && recordingSourceUrl !== undefined) {
+      await this.postCall.requestRecordingCopy(callLogId);
     }
     this.logger.debug(
       `call ${callLogId} finalized (${call.status}, charged ${charged ?? call.billing?.charged ?? 0})`,

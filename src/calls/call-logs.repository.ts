@@ -52,6 +52,8 @@ export interface FinalizationRecord {
   charge?: { charged: number; shortfall: number };
   /** The post-call analysis is due: recorded here so that a crash before its job is queued loses nothing. */
   analysisPending?: boolean;
+  /** The carrier's recording to copy into our storage (the copy job's input, recorded first). */
+  recordingSourceUrl?: string;
 }
 
 /** A finalized call whose markers the sweep has not removed yet. */
@@ -278,6 +280,10 @@ export class CallLogsRepository {
     }
     if (record.analysisPending) {
       set.analysisPending = true;
+    }
+    if (record.recordingSourceUrl !== undefined) {
+      set.recordingPending = true;
+      set.recording = { state: 'pending', sourceUrl: record.recordingSourceUrl };
     }
     const result = await this.callLogs
       .updateOne(

@@ -47,3 +47,5 @@ export const reconcileCallsCommand = maintenanceCommand('reconcile-calls');
 export const purgeSessionsCommand = maintenanceCommand('purge-sessions');
 export const sweepWebhooksCommand = maintenanceCommand('sweep-webhooks');
 export const purgeWebhookDeliveriesCommand = maintenanceCommand('purge-webhook-deliveries');
+export const sweepRecordingsCommand = maintenanceCommand('sweep-recordings');
+export const purgeRecordingsCommand = maintenanceCommand('purge-recordings');

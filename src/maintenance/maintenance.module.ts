@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CallsModule } from '../calls/calls.module.js';
 import { TelephonyModule } from '../telephony/telephony.module.js';
+import { RecordingsModule } from '../recordings/recordings.module.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { BackupModule } from './backup/backup.module.js';
 import { CallReconciliationService } from './call-reconciliation.service.js';
@@ -10,7 +11,7 @@ import { SessionPurgeService } from './session-purge.service.js';
 import { SessionTimeoutService } from './session-timeout.service.js';
 
 @Module({
-  imports: [CallsModule, TelephonyModule, BackupModule, WebhooksModule],
+  imports: [CallsModule, TelephonyModule, BackupModule, WebhooksModule, RecordingsModule],
   providers: [
     SessionTimeoutService,
     CallReconciliationService,

@@ -9,6 +9,7 @@ import { RedisSnapshotService } from './backup/redis-snapshot.service.js';
 import { CallReconciliationService } from './call-reconciliation.service.js';
 import { SessionPurgeService } from './session-purge.service.js';
 import { SessionTimeoutService } from './session-timeout.service.js';
+import { RecordingMaintenanceService } from '../recordings/recording-maintenance.service.js';
 import { WebhookSweepService } from '../webhooks/webhook-sweep.service.js';
 
 export interface ScheduledTask {
@@ -36,6 +37,7 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
     private readonly backup: MongoBackupService,
     private readonly redisSnapshot: RedisSnapshotService,
     private readonly webhookSweep: WebhookSweepService,
+    private readonly recordings: RecordingMaintenanceService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -65,6 +67,18 @@ export class MaintenanceScheduler implements OnApplicationBootstrap {
         cron: schedule.cleanupCron,
         lockMs: 600_000,
         run: () => this.webhookSweep.purgeDeliveries(),
+      },
+      {
+        name: 'sweep-recordings',
+        cron: schedule.reconcileCron,
+        lockMs: 240_000,
+        run: () => this.recordings.sweep(),
+      },
+      {
+        name: 'purge-recordings',
+        cron: schedule.cleanupCron,
+        lockMs: 3_600_000,
+        run: () => this.recordings.purge(),
       },
       {
         name: 'purge-sessions',

@@ -5,6 +5,7 @@ import { migration as conversationTurns } from '../../migrations/004-conversatio
 import { migration as dailyCallStats } from '../../migrations/005-daily-call-stats.js';
 import { migration as finalizationSweepIndexes } from '../../migrations/006-finalization-sweep-indexes.js';
 import { migration as webhooks } from '../../migrations/007-webhooks.js';
+import { migration as recordings } from '../../migrations/008-recordings.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in the order they apply. */
@@ -16,4 +17,5 @@ export const MIGRATIONS: readonly Migration[] = [
   dailyCallStats,
   finalizationSweepIndexes,
   webhooks,
+  recordings,
 ];

@@ -169,6 +169,31 @@ export class UsersRepository {
     return user;
   }
 
+  /** Sets (or, with null, clears) the user's recording retention; false for an unknown user. */
+  async setRecordingRetention(userId: string, days: number | null): Promise<boolean> {
+    const result = await this.users
+      .updateOne(
+        { _id: userId },
+        days === null
+          ? { $unset: { recordingRetentionDays: 1 } }
+          : { $set: { recordingRetentionDays: days } },
+        { runValidators: true },
+      )
+      .exec();
+    await this.changed(userId);
+    return result.matchedCount === 1;
+  }
+
+  /** Users with a recording retention of their own (few: the rest follow the default). */
+  findRecordingRetentions(): Promise<
+    Array<{ _id: Types.ObjectId; recordingRetentionDays: number }>
+  > {
+    return this.users
+      .find({ recordingRetentionDays: { $exists: true } }, { recordingRetentionDays: 1 })
+      .lean<Array<{ _id: Types.ObjectId; recordingRetentionDays: number }>>()
+      .exec();
+  }
+
   async setWebhookToken(userId: string, webhookToken: string): Promise<UserDocument | null> {
     const user = await this.users
       .findByIdAndUpdate(userId, { $set: { webhookToken } }, { returnDocument: 'after' })

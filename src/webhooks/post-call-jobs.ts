@@ -13,6 +13,10 @@ export interface AnalyzeCallJob {
   callLogId: string;
 }
 
+export interface CopyRecordingJob {
+  callLogId: string;
+}
+
 /**
  * Decides whether a finished call gets a post-call analysis and queues it. An analysis costs a
  * model request, so it runs only when someone will read it: the agent defines an `analysis`
@@ -26,6 +30,7 @@ export class PostCallJobs {
   constructor(
     private readonly routes: WebhookRoutes,
     @InjectQueue(Queues.callAnalysis) private readonly analyses: Queue<AnalyzeCallJob>,
+    @InjectQueue(Queues.recordingCopy) private readonly recordingCopies: Queue<CopyRecordingJob>,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -62,6 +67,42 @@ export class PostCallJobs {
       );
     } catch (error) {
       this.logger.warn(`analysis of call ${callLogId} left for the sweep: ${String(error)}`);
+    }
+  }
+
+  /**
+   * Queues the copy of the call's recording, retried with backoff (RECORDING_COPY_ATTEMPTS,
+   * doubling from RECORDING_RETRY_BASE_MS); never throws (the sweep re-queues a copy recorded
+   * as due). `again` (the sweep): a finished job of the same id is replaced, since the copy is
+   * still due; one still waiting or running is left to finish.
+   */
+  async requestRecordingCopy(callLogId: string, { again = false } = {}): Promise<void> {
+    const { maxAttempts, retryBaseMs } = this.config.recordings;
+    const id = jobId('recording', callLogId);
+    try {
+      if (again) {
+        const existing = await this.recordingCopies.getJob(id);
+        const state = await existing?.getState();
+        if (state === 'completed' || state === 'failed') {
+          await existing?.remove();
+        } else if (existing !== undefined) {
+          return;
+        }
+      }
+      await enqueueWithin(
+        this.recordingCopies,
+        this.config.redis.enqueueTimeoutMs,
+        Jobs.copyRecording,
+        { callLogId },
+        {
+          ...DEFAULT_JOB_OPTIONS,
+          attempts: maxAttempts,
+          backoff: { type: 'exponential', delay: retryBaseMs },
+          jobId: id,
+        },
+      );
+    } catch (error) {
+      this.logger.warn(`recording copy of call ${callLogId} left for the sweep: ${String(error)}`);
     }
   }
 }

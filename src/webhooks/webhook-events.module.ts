@@ -11,6 +11,7 @@ import { WebhookRoutes } from './webhook-routes.js';
 const queues = BullModule.registerQueue(
   { name: Queues.webhookDispatch },
   { name: Queues.callAnalysis },
+  { name: Queues.recordingCopy },
 );
 
 /**

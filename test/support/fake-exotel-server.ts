@@ -144,6 +144,18 @@ export interface FakeExotel {
   ): Promise<CallbackDelivery>;
   /** Sends the `answered` event of a placed call to its StatusCallback. */
   answerCall(callSid: string, format?: CallbackFormat): Promise<CallbackDelivery>;
+  /**
+   * Serves a call recording at the returned URL (`{baseUrl}/recordings/{sid}/{name}`), to the
+   * account's credentials only, like Exotel's authenticated recording links. `chunked`: sent
+   * without Content-Length (its size is known only by reading it).
+   */
+  addRecording(
+    name: string,
+    body: Buffer,
+    options?: { contentType?: string; accountSid?: string; chunked?: boolean },
+  ): string;
+  /** The carrier no longer has it: its URL answers 404. */
+  removeRecording(url: string): void;
   /** Forgets recorded requests and pending scripted failures and delays (calls stay). */
   reset(): void;
   close(): Promise<void>;
@@ -369,6 +381,32 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
     return [404, restException(404, `No route ${method} ${path}`)];
   }
 
+  interface FakeRecording {
+    body: Buffer;
+    contentType: string;
+    accountSid: string;
+    chunked: boolean;
+  }
+  const recordings = new Map<string, FakeRecording>();
+
+  /** GET /recordings/{sid}/{name}: the bytes, to the owning account only. */
+  function sendRecording(path: string, account: FakeExotelAccount, response: ServerResponse): void {
+    const recording = recordings.get(path);
+    if (recording?.accountSid !== account.sid) {
+      send(response, 404, restException(404, 'Recording not found'));
+      return;
+    }
+    response.writeHead(200, {
+      'content-type': recording.contentType,
+      ...(recording.chunked ? {} : { 'content-length': String(recording.body.length) }),
+    });
+    // In pieces, as a real download arrives.
+    for (let offset = 0; offset < recording.body.length; offset += 64 * 1024) {
+      response.write(recording.body.subarray(offset, offset + 64 * 1024));
+    }
+    response.end();
+  }
+
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://127.0.0.1');
     const rawBody = await readBody(request);
@@ -399,6 +437,10 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
       send(response, 401, restException(401, DEFAULT_FAILURE_MESSAGES[401] ?? 'Unauthorized'), {
         'www-authenticate': 'Basic realm="Exotel"',
       });
+      return;
+    }
+    if (request.method === 'GET' && url.pathname.startsWith('/recordings/')) {
+      sendRecording(url.pathname, account, response);
       return;
     }
     const sidInPath = /^\/v1\/Accounts\/([^/]+)/.exec(url.pathname)?.[1];
@@ -553,6 +595,20 @@ export async function startFakeExotel(options: FakeExotelOptions = {}): Promise<
         { ...eventPayload(call), EventType: 'answered' },
         format,
       );
+    },
+    addRecording(name, body, recordingOptions = {}) {
+      const accountSid = recordingOptions.accountSid ?? accounts[0]?.sid ?? '';
+      const path = `/recordings/${encodeURIComponent(accountSid)}/${encodeURIComponent(name)}`;
+      recordings.set(path, {
+        body,
+        contentType: recordingOptions.contentType ?? 'audio/mpeg',
+        accountSid,
+        chunked: recordingOptions.chunked ?? false,
+      });
+      return `http://127.0.0.1:${port}${path}`;
+    },
+    removeRecording(url) {
+      recordings.delete(new URL(url).pathname);
     },
     reset() {
       requests.length = 0;

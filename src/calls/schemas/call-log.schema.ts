@@ -111,6 +111,36 @@ export class CallWebhookEvent {
   @Prop({ type: MongooseSchema.Types.ObjectId }) turnId?: Types.ObjectId;
 }
 
+export const RECORDING_STATES = [
+  'pending',
+  'stored',
+  'missing',
+  'too-large',
+  'failed',
+  'deleted',
+] as const;
+export type RecordingState = (typeof RECORDING_STATES)[number];
+
+/**
+ * Our copy of the carrier's recording. `pending` until the copy job ends; `stored` with the
+ * object's key; `missing` (the carrier no longer has it), `too-large` (over
+ * RECORDING_MAX_BYTES), `failed` (every attempt failed, `error` says why); `deleted` once the
+ * retention job removed the copy.
+ */
+@Schema({ _id: false })
+export class CallRecording {
+  @Prop({ type: String, required: true, enum: RECORDING_STATES }) state: RecordingState;
+  /** The carrier's URL the copy is made from. */
+  @Prop({ type: String, required: true }) sourceUrl: string;
+  /** The object's key in the recordings storage. */
+  @Prop({ type: String }) key?: string;
+  @Prop({ type: Number, min: 0 }) size?: number;
+  @Prop({ type: String }) contentType?: string;
+  @Prop({ type: Date }) storedAt?: Date;
+  @Prop({ type: Date }) deletedAt?: Date;
+  @Prop({ type: String }) error?: string;
+}
+
 @Schema({ collection: 'calllogs', timestamps: true })
 export class CallLog {
   @Prop({ type: String, required: true }) sessionId: string;
@@ -153,6 +183,10 @@ export class CallLog {
   @Prop({ type: Number, min: 0 }) webhookDispatched?: number;
   /** The post-call analysis is due and not done yet (set when the call is finalized). */
   @Prop({ type: Boolean }) analysisPending?: boolean;
+  /** The copy of the carrier's recording (absent for a call without one). */
+  @Prop({ type: SchemaFactory.createForClass(CallRecording) }) recording?: CallRecording;
+  /** The recording copy is due and not done yet (set when the call is finalized). */
+  @Prop({ type: Boolean }) recordingPending?: boolean;
   /** Set with every recorded event, cleared once all are dispatched: what the sweep looks for. */
   @Prop({ type: Boolean }) webhookPending?: boolean;
 }

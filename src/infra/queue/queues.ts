@@ -11,6 +11,8 @@ export const Queues = {
   webhookDelivery: 'webhook-delivery',
   /** Post-call analysis with the agent's model (slow: its own queue and concurrency). */
   callAnalysis: 'call-analysis',
+  /** Copies a finished call's recording from the carrier into our storage. */
+  recordingCopy: 'recording-copy',
 } as const;
 
 export const Jobs = {
@@ -20,6 +22,7 @@ export const Jobs = {
   dispatchWebhooks: 'dispatch-webhooks',
   deliverWebhook: 'deliver-webhook',
   analyzeCall: 'analyze-call',
+  copyRecording: 'copy-recording',
 } as const;
 
 /** Retried with exponential backoff; failed jobs are kept so they stay visible. */

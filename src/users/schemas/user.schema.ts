@@ -35,6 +35,8 @@ export class User {
    * cache, read when Redis has lost the key. Absent means no token is valid.
    */
   @Prop({ type: String }) currentTokenId?: string;
+  /** Days our copies of this user's call recordings are kept; absent: RECORDING_RETENTION_DAYS. */
+  @Prop({ type: Number, min: 1, max: 3650 }) recordingRetentionDays?: number;
 }
 
 export type UserDocument = User & { _id: Types.ObjectId; createdAt: Date; updatedAt: Date };
