@@ -1,18 +1,35 @@
 import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import {
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Logger } from '@nestjs/common';
 import { BSON, type Db, Double, Int32, Long, MongoClient, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AppConfig, loadConfig } from '../src/config/app-config.js';
 import { BackupErrorCode } from '../src/maintenance/backup/backup.exception.js';
 import { splitBsonDocuments } from '../src/maintenance/backup/bson-stream.js';
 import { MongoBackupService } from '../src/maintenance/backup/mongo-backup.service.js';
 import { MongoRestoreService } from '../src/maintenance/backup/mongo-restore.service.js';
 import { RedisSnapshotService } from '../src/maintenance/backup/redis-snapshot.service.js';
+import type { ObjectStorage } from '../src/storage/object-storage.js';
+import { createBackupStorage } from '../src/storage/storage.factory.js';
 import { registerUser } from './support/factories.js';
+import { createTestBucket, s3Environment, testS3Client } from './support/s3.js';
 import { createTestContext, type TestContext, uniqueName } from './support/test-app.js';
 
 const gunzipAsync = promisify(gunzip);
@@ -594,6 +611,168 @@ describe('MongoDB backup and restore', () => {
       await writeFile(join(unfinished, 'users.bson.gz'), await gzipAsync(BSON.serialize({ a: 1 })));
       await expectRefused(unfinished, BackupErrorCode.NothingToRestore, /never finished/);
     });
+  });
+});
+
+describe('backups off the machine: copied to S3 and restored from there', () => {
+  let context: TestContext;
+  let client: MongoClient;
+  let root: string;
+  let bucket: string;
+  let config: AppConfig;
+  let storage: ObjectStorage;
+  let originalFingerprint: Record<string, string[]>;
+  const s3 = testS3Client();
+  const PREFIX = 'prod/';
+
+  const objectsUnder = async (prefix: string): Promise<Map<string, number>> => {
+    const found = new Map<string, number>();
+    for await (const entry of storage.list(prefix)) {
+      found.set(entry.key, entry.size);
+    }
+    return found;
+  };
+  const put = (key: string, body: Buffer) => storage.put(key, Readable.from([body]));
+
+  beforeAll(async () => {
+    quietLogs();
+    context = await createTestContext();
+    client = new MongoClient(context.config.mongo.uri);
+    await client.connect();
+    root = await mkdtemp(join(tmpdir(), 'backup-s3-e2e-'));
+    bucket = await createTestBucket('backups');
+    config = {
+      ...context.config,
+      storage: loadConfig({
+        NODE_ENV: 'test',
+        ...s3Environment(bucket),
+        BACKUP_S3_PREFIX: 'prod',
+      }).config.storage,
+    };
+    const created = createBackupStorage(config.storage);
+    if (created === undefined) {
+      throw new Error('no backup storage with STORAGE_DRIVER=s3');
+    }
+    storage = created;
+    const user = await registerUser(context);
+    await seedEveryCollection(context.db, new ObjectId(user.id));
+    originalFingerprint = await fingerprint(context.db);
+  });
+
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+    await client.close();
+    await context.close();
+    s3.destroy();
+  });
+
+  it('uploads the finished backup in its disk layout, checked by size, and keeps 30 days in the bucket', async () => {
+    // Left by earlier days: one past the retention, one within it, and a key that is no backup.
+    await put(
+      `${PREFIX}mongodb/2026-10-01/${context.db.databaseName}/users.bson.gz`,
+      Buffer.from('old'),
+    );
+    await put(
+      `${PREFIX}mongodb/2026-11-19/${context.db.databaseName}/users.bson.gz`,
+      Buffer.from('recent'),
+    );
+    await put(`${PREFIX}mongodb/notes/readme.txt`, Buffer.from('not a backup'));
+    // Left by an earlier backup the same day, of a collection since dropped.
+    const stale = `${PREFIX}mongodb/2026-11-20/${context.db.databaseName}/dropped.bson.gz`;
+    await put(stale, Buffer.from('stale'));
+
+    const summary = await new MongoBackupService(context.db, config, storage).backup({
+      root,
+      now: BACKUP_MOMENT,
+    });
+
+    const base = `${PREFIX}mongodb/2026-11-20/${context.db.databaseName}/`;
+    expect(summary.upload).toMatchObject({
+      location: `s3://${bucket}/${base.slice(0, -1)}`,
+      removed: ['2026-10-01'],
+      kept: ['2026-11-19', '2026-11-20'],
+    });
+    const local = await readdir(summary.folder);
+    const uploaded = await objectsUnder(base);
+    expect([...uploaded.keys()].sort()).toEqual(local.map((name) => `${base}${name}`).sort());
+    for (const name of local) {
+      expect(uploaded.get(`${base}${name}`), name).toBe(
+        (await stat(join(summary.folder, name))).size,
+      );
+    }
+    expect(local).toContain('backup.json');
+    expect(summary.upload?.files).toBe(local.length);
+    expect(uploaded.has(stale)).toBe(false);
+    expect((await objectsUnder(`${PREFIX}mongodb/2026-10-01/`)).size).toBe(0);
+    expect((await objectsUnder(`${PREFIX}mongodb/2026-11-19/`)).size).toBe(1);
+    expect((await objectsUnder(`${PREFIX}mongodb/notes/`)).size).toBe(1);
+    // Byte for byte: the object is the file.
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: `${base}calllogs.bson.gz` }),
+    );
+    expect(Buffer.from((await object.Body?.transformToByteArray()) ?? [])).toEqual(
+      await readFile(join(summary.folder, 'calllogs.bson.gz')),
+    );
+  });
+
+  it('restores from the bucket into an empty database, document for document', async () => {
+    const target = client.db(uniqueName('restore'));
+    try {
+      const summary = await new MongoRestoreService(target, config).restore(
+        `s3://${bucket}/${PREFIX}mongodb/2026-11-20`,
+      );
+      expect(summary.source).toBe(
+        `s3://${bucket}/${PREFIX}mongodb/2026-11-20/${context.db.databaseName}`,
+      );
+      expect(summary.inserted).toBe(summary.documents);
+      expect(summary.manifest?.database).toBe(context.db.databaseName);
+      expect(await fingerprint(target)).toEqual(originalFingerprint);
+    } finally {
+      await target.dropDatabase();
+    }
+  });
+
+  it('refuses a damaged or missing copy before touching the database', async () => {
+    const base = `${PREFIX}mongodb/2026-11-20/${context.db.databaseName}/`;
+    const damaged = `${PREFIX}damaged/${context.db.databaseName}/`;
+    for await (const entry of storage.list(base)) {
+      const bytes = await buffer((await storage.get(entry.key)).body);
+      const name = entry.key.slice(base.length);
+      await put(
+        `${damaged}${name}`,
+        name === 'calllogs.bson.gz' ? bytes.subarray(0, bytes.length - 40) : bytes,
+      );
+    }
+    const target = client.db(uniqueName('restore'));
+    const restore = new MongoRestoreService(target, config);
+    await expect(restore.restore(`s3://${bucket}/${damaged}`)).rejects.toMatchObject({
+      code: BackupErrorCode.DataCorrupt,
+      message: expect.stringContaining(`s3://${bucket}/${damaged}calllogs.bson.gz`),
+    });
+    await expect(
+      restore.restore(`s3://${bucket}/${PREFIX}mongodb/2020-01-01`),
+    ).rejects.toMatchObject({
+      code: BackupErrorCode.FolderNotFound,
+    });
+    await expect(restore.restore('ftp://example.test/backup')).rejects.toMatchObject({
+      code: BackupErrorCode.FolderNotFound,
+    });
+    expect(await target.listCollections().toArray()).toEqual([]);
+  });
+
+  it('says the backup is complete on this machine when its copy fails', async () => {
+    const missingBucket = loadConfig({
+      NODE_ENV: 'test',
+      ...s3Environment(`no-such-bucket-${Date.now().toString(36)}`),
+    }).config.storage;
+    const unreachable = createBackupStorage(missingBucket);
+    const attempt = new MongoBackupService(context.db, config, unreachable).backup({
+      root,
+      now: new Date('2026-11-21T02:00:00Z'),
+    });
+    await expect(attempt).rejects.toMatchObject({ code: BackupErrorCode.UploadFailed });
+    await expect(attempt).rejects.toThrow(/complete on this machine/);
+    expect(await readdir(join(root, 'mongodb', '2026-11-21'))).toEqual([context.db.databaseName]);
   });
 });
 

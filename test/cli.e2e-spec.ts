@@ -13,11 +13,12 @@ import {
   createAdminCommand,
   restoreCommand,
 } from '../src/cli/cli-commands.js';
-import type { AppConfig } from '../src/config/app-config.js';
+import { type AppConfig, loadConfig } from '../src/config/app-config.js';
 import type { ProgressOutput } from '../src/maintenance/backup/backup-progress.js';
 import { buildEntry } from './support/build-entry.js';
 import { registerUser } from './support/factories.js';
 import { call } from './support/http.js';
+import { createTestBucket, s3Environment } from './support/s3.js';
 import { createTestContext, migrate, testConfig, uniqueName } from './support/test-app.js';
 
 const projectRoot = resolve(import.meta.dirname, '..');
@@ -143,6 +144,42 @@ describe('operator CLI: backup and restore commands', () => {
     );
     expect(output.progress).toContain(
       `\rrestore calllogs: ${CALL_LOGS_SHOWN}/${CALL_LOGS_SHOWN} documents (100%)\u001b[K\n`,
+    );
+    expect(await counts(target)).toEqual(seededCounts);
+    await target.dropDatabase();
+  });
+
+  it('copies the backup to S3 when configured, and restores from an s3:// location', async () => {
+    const bucket = await createTestBucket('cli');
+    const withS3: AppConfig = {
+      ...config,
+      storage: loadConfig({ NODE_ENV: 'test', ...s3Environment(bucket) }).config.storage,
+    };
+    const backupOutput = capture(false);
+    await backupCommand(
+      withS3,
+      ['--out', await mkdtemp(join(tmpdir(), 'cli-s3-'))],
+      (line) => backupOutput.lines.push(line),
+      backupOutput.output,
+    );
+    const copied = backupOutput.lines.find((line) => line.startsWith('copied to '));
+    const location = /^copied to (s3:\/\/\S+) \(\d+ files, .*checked by size/.exec(
+      copied ?? '',
+    )?.[1];
+    expect(location).toMatch(
+      new RegExp(`^s3://${bucket}/mongodb/\\d{4}-\\d{2}-\\d{2}/${db.databaseName}$`),
+    );
+
+    const target = client.db(uniqueName('restore'));
+    const restoreOutput = capture(false);
+    await restoreCommand(
+      { ...withS3, mongo: { ...withS3.mongo, uri: uriOf(withS3, target.databaseName) } },
+      [location ?? ''],
+      (line) => restoreOutput.lines.push(line),
+      restoreOutput.output,
+    );
+    expect(restoreOutput.lines.at(-1)).toMatch(
+      new RegExp(`^restore complete: ${location ?? ''} -> ${target.databaseName}`),
     );
     expect(await counts(target)).toEqual(seededCounts);
     await target.dropDatabase();

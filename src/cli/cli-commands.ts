@@ -17,6 +17,7 @@ import { emailTakenAdvice, ensureAdmin } from '../users/ensure-admin.js';
 import { passwordProblem } from '../users/password-policy.js';
 import { reencryptSecrets } from '../users/reencrypt-secrets.js';
 import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
+import { createBackupStorage } from '../storage/storage.factory.js';
 
 export type CommandOutput = (line: string) => void;
 
@@ -130,7 +131,7 @@ export async function backupCommand(
   const rest = outIndex >= 0 ? [...args.slice(0, outIndex), ...args.slice(outIndex + 2)] : args;
   assertOnlyKnownArguments(rest, [], usage);
   const summary = await withDatabase(config, (client) =>
-    new MongoBackupService(client.db(), config).backup({
+    new MongoBackupService(client.db(), config, createBackupStorage(config.storage)).backup({
       ...(root === undefined ? {} : { root }),
       onProgress: createProgressPrinter(progress),
     }),
@@ -141,6 +142,15 @@ export async function backupCommand(
   );
   if (summary.retention.removed.length > 0) {
     print(`old backups removed: ${summary.retention.removed.join(', ')}`);
+  }
+  if (summary.upload !== undefined) {
+    print(
+      `copied to ${summary.upload.location} (${summary.upload.files} files, ` +
+        `${formatBytes(summary.upload.bytes)}, checked by size, ${summary.upload.durationMs} ms)`,
+    );
+    if (summary.upload.removed.length > 0) {
+      print(`old backups removed from the bucket: ${summary.upload.removed.join(', ')}`);
+    }
   }
 }
 
@@ -163,14 +173,14 @@ export async function restoreCommand(
   print: CommandOutput,
   progress: ProgressOutput,
 ): Promise<void> {
-  const usage = 'restore <dir> [--drop] [--force]';
+  const usage = 'restore <dir | s3://bucket/prefix> [--drop] [--force]';
   const [folder, ...flags] = args;
   if (folder === undefined || folder.startsWith('--')) {
-    throw new CliUsageError(`restore needs the backup folder; usage: ${usage}`);
+    throw new CliUsageError(`restore needs the backup folder or storage location; usage: ${usage}`);
   }
   assertOnlyKnownArguments(flags, ['--drop', '--force'], usage);
   const summary = await withDatabase(config, (client) =>
-    new MongoRestoreService(client.db()).restore(folder, {
+    new MongoRestoreService(client.db(), config).restore(folder, {
       drop: flags.includes('--drop'),
       force: flags.includes('--force'),
       onProgress: createProgressPrinter(progress),

@@ -1,5 +1,3 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { basename, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import {
@@ -10,7 +8,8 @@ import {
 } from './backup-layout.js';
 import { assertMatchesManifest, type BackupManifest, readManifest } from './backup-manifest.js';
 import { BackupErrorCode, BackupException } from './backup.exception.js';
-import { BsonStreamError, readBsonGzipFile } from './bson-stream.js';
+import { type BackupSource, localBackupSource } from './backup-source.js';
+import { BsonStreamError, readBsonGzip } from './bson-stream.js';
 import {
   type CollectionMetadata,
   MetadataFormatError,
@@ -21,6 +20,7 @@ const gunzipAsync = promisify(gunzip);
 
 export interface CollectionBackupFiles {
   collection: string;
+  /** The data file, a path of the backup's source. */
   bsonFile: string;
   /** Absent when the backup has no metadata file: the data is restored without indexes. */
   metadata?: CollectionMetadata;
@@ -29,40 +29,33 @@ export interface CollectionBackupFiles {
 }
 
 export interface InspectedBackup {
-  /** The `<database>` folder whose files are restored. */
+  /** The `<database>` folder whose files are restored, as the operator names it. */
   folder: string;
   /** The database the backup was taken from (its folder name). */
   database: string;
   collections: CollectionBackupFiles[];
   /** Absent for backups made before `backup.json` existed, and for mongodump's. */
   manifest?: BackupManifest;
-}
-
-async function listFolder(path: string): Promise<{ files: string[]; folders: string[] }> {
-  const entries = await readdir(path, { withFileTypes: true });
-  return {
-    files: entries.filter((entry) => entry.isFile()).map((entry) => entry.name),
-    folders: entries
-      .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
-      .map((entry) => entry.name),
-  };
+  /** Where the files are read from (a local folder, object storage). */
+  source: BackupSource;
 }
 
 const hasBsonFiles = (files: string[]): boolean =>
   files.some((file) => file.endsWith(BSON_FILE_SUFFIX));
 
-async function assertFolder(path: string): Promise<void> {
-  let isFolder: boolean;
-  try {
-    isFolder = (await stat(path)).isDirectory();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new BackupException(BackupErrorCode.FolderNotFound, `backup folder not found: ${path}`);
-    }
-    throw error;
+async function assertFolder(source: BackupSource, path: string): Promise<void> {
+  const kind = await source.kind(path);
+  if (kind === 'missing') {
+    throw new BackupException(
+      BackupErrorCode.FolderNotFound,
+      `backup folder not found: ${source.describe(path)}`,
+    );
   }
-  if (!isFolder) {
-    throw new BackupException(BackupErrorCode.FolderNotFound, `not a backup folder: ${path}`);
+  if (kind !== 'folder') {
+    throw new BackupException(
+      BackupErrorCode.FolderNotFound,
+      `not a backup folder: ${source.describe(path)}`,
+    );
   }
 }
 
@@ -77,14 +70,18 @@ function nothingToRestore(path: string, files: string[]): BackupException {
 }
 
 /** The database folder: the path itself, or the one database folder of a date folder. */
-async function findDatabaseFolder(path: string, preferredDatabase: string): Promise<string> {
-  const { files, folders } = await listFolder(path);
+async function findDatabaseFolder(
+  source: BackupSource,
+  path: string,
+  preferredDatabase: string,
+): Promise<string> {
+  const { files, folders } = await source.list(path);
   if (hasBsonFiles(files)) {
     return path;
   }
   const candidates: string[] = [];
   for (const folder of folders) {
-    if (hasBsonFiles((await listFolder(join(path, folder))).files)) {
+    if (hasBsonFiles((await source.list(source.join(path, folder))).files)) {
       candidates.push(folder);
     }
   }
@@ -94,20 +91,28 @@ async function findDatabaseFolder(path: string, preferredDatabase: string): Prom
       ? candidates[0]
       : undefined;
   if (chosen !== undefined) {
-    return join(path, chosen);
+    return source.join(path, chosen);
   }
   if (candidates.length > 1) {
     throw new BackupException(
       BackupErrorCode.NothingToRestore,
-      `${path} holds backups of several databases (${candidates.join(', ')}): give the folder of the one to restore`,
+      `${source.describe(path)} holds backups of several databases (${candidates.join(', ')}): give the folder of the one to restore`,
     );
   }
-  throw nothingToRestore(path, files);
+  throw nothingToRestore(source.describe(path), files);
 }
 
-async function readMetadata(path: string, collection: string): Promise<CollectionMetadata> {
+async function readMetadata(
+  source: BackupSource,
+  path: string,
+  collection: string,
+): Promise<CollectionMetadata> {
   try {
-    const text = (await gunzipAsync(await readFile(path))).toString('utf8');
+    const bytes = await source.read(path);
+    if (bytes === undefined) {
+      throw new Error('the file is gone');
+    }
+    const text = (await gunzipAsync(bytes)).toString('utf8');
     return parseCollectionMetadata(text, collection);
   } catch (error) {
     const reason =
@@ -116,22 +121,26 @@ async function readMetadata(path: string, collection: string): Promise<Collectio
         : `cannot be decompressed (${(error as Error).message})`;
     throw new BackupException(
       BackupErrorCode.MetadataUnreadable,
-      `metadata of collection "${collection}" is unreadable (${path}): ${reason}`,
+      `metadata of collection "${collection}" is unreadable (${source.describe(path)}): ${reason}`,
     );
   }
 }
 
-async function countDocuments(path: string, collection: string): Promise<number> {
+async function countDocuments(
+  source: BackupSource,
+  path: string,
+  collection: string,
+): Promise<number> {
   let documents = 0;
   try {
-    for await (const _document of readBsonGzipFile(path)) {
+    for await (const _document of readBsonGzip(await source.open(path))) {
       documents += 1;
     }
   } catch (error) {
     if (error instanceof BsonStreamError) {
       throw new BackupException(
         BackupErrorCode.DataCorrupt,
-        `backup of collection "${collection}" is damaged (${path}): ${error.message}`,
+        `backup of collection "${collection}" is damaged (${source.describe(path)}): ${error.message}`,
       );
     }
     throw error;
@@ -142,47 +151,50 @@ async function countDocuments(path: string, collection: string): Promise<number>
 /**
  * Checks a backup completely before anything touches the database: the folder, every
  * metadata file, and every data file read to its end (a truncated or corrupt file is found
- * here, not half-way through a restore). Accepts a date folder or a database folder.
+ * here, not half-way through a restore). Accepts a date folder or a database folder, on this
+ * machine or in object storage (`source`).
  */
 export async function inspectBackup(
   path: string,
   preferredDatabase: string,
+  source: BackupSource = localBackupSource,
 ): Promise<InspectedBackup> {
-  const requested = resolve(path);
-  if (requested.split(sep).includes(IN_PROGRESS_FOLDER)) {
+  const requested = source.normalize(path);
+  if (source.segments(requested).includes(IN_PROGRESS_FOLDER)) {
     throw new BackupException(
       BackupErrorCode.NothingToRestore,
-      `${requested} is a backup that never finished; it cannot be restored`,
+      `${source.describe(requested)} is a backup that never finished; it cannot be restored`,
     );
   }
-  await assertFolder(requested);
-  const folder = await findDatabaseFolder(requested, preferredDatabase);
-  const { files } = await listFolder(folder);
-  const manifest = await readManifest(folder);
+  await assertFolder(source, requested);
+  const folder = await findDatabaseFolder(source, requested, preferredDatabase);
+  const { files } = await source.list(folder);
+  const manifest = await readManifest(folder, source);
   const collections: CollectionBackupFiles[] = [];
   for (const file of files.filter((name) => name.endsWith(BSON_FILE_SUFFIX)).sort()) {
     const stem = file.slice(0, -BSON_FILE_SUFFIX.length);
     let collection = collectionNameFromStem(stem);
     const metadataFile = `${stem}${METADATA_FILE_SUFFIX}`;
     const metadata = files.includes(metadataFile)
-      ? await readMetadata(join(folder, metadataFile), collection)
+      ? await readMetadata(source, source.join(folder, metadataFile), collection)
       : undefined;
     collection = metadata?.collectionName ?? collection;
-    const bsonFile = join(folder, file);
+    const bsonFile = source.join(folder, file);
     collections.push({
       collection,
       bsonFile,
       ...(metadata === undefined ? {} : { metadata }),
-      documents: await countDocuments(bsonFile, collection),
+      documents: await countDocuments(source, bsonFile, collection),
     });
   }
   if (manifest !== undefined) {
-    assertMatchesManifest(manifest, collections, folder);
+    assertMatchesManifest(manifest, collections, source.describe(folder));
   }
   return {
-    folder,
-    database: basename(folder),
+    folder: source.describe(folder),
+    database: source.basename(folder),
     collections,
     ...(manifest === undefined ? {} : { manifest }),
+    source,
   };
 }

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Db } from 'mongodb';
 import { MANIFEST_FILE } from './backup-layout.js';
+import { type BackupSource, localBackupSource } from './backup-source.js';
 import { BackupErrorCode, BackupException } from './backup.exception.js';
 
 export type ServerKind = 'mongodb' | 'ferretdb' | 'unknown';
@@ -125,18 +126,20 @@ function parseManifest(text: string, path: string): BackupManifest {
 }
 
 /** The manifest of a database folder; undefined for backups made before it existed. */
-export async function readManifest(folder: string): Promise<BackupManifest | undefined> {
-  const path = join(folder, MANIFEST_FILE);
-  let text: string;
+export async function readManifest(
+  folder: string,
+  source: BackupSource = localBackupSource,
+): Promise<BackupManifest | undefined> {
+  const path = source.join(folder, MANIFEST_FILE);
+  let bytes: Buffer | undefined;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await source.read(path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      return undefined;
-    }
-    throw unreadable(path, (error as Error).message);
+    throw unreadable(source.describe(path), (error as Error).message);
   }
-  return parseManifest(text, path);
+  return bytes === undefined
+    ? undefined
+    : parseManifest(bytes.toString('utf8'), source.describe(path));
 }
 
 /**

@@ -7,6 +7,8 @@ export enum BackupErrorCode {
   MetadataUnreadable = 'BACKUP_METADATA_UNREADABLE',
   DataCorrupt = 'BACKUP_DATA_CORRUPT',
   BackupFailed = 'BACKUP_FAILED',
+  /** The backup is complete on this machine; its copy to object storage failed. */
+  UploadFailed = 'BACKUP_UPLOAD_FAILED',
   RestoreIncomplete = 'BACKUP_RESTORE_INCOMPLETE',
   TargetInUse = 'BACKUP_TARGET_IN_USE',
 }
@@ -17,6 +19,7 @@ const STATUS: Record<BackupErrorCode, HttpStatus> = {
   [BackupErrorCode.MetadataUnreadable]: HttpStatus.UNPROCESSABLE_ENTITY,
   [BackupErrorCode.DataCorrupt]: HttpStatus.UNPROCESSABLE_ENTITY,
   [BackupErrorCode.BackupFailed]: HttpStatus.INTERNAL_SERVER_ERROR,
+  [BackupErrorCode.UploadFailed]: HttpStatus.BAD_GATEWAY,
   [BackupErrorCode.RestoreIncomplete]: HttpStatus.INTERNAL_SERVER_ERROR,
   [BackupErrorCode.TargetInUse]: HttpStatus.CONFLICT,
 };

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
 /** Smallest BSON document: int32 length + terminating zero byte. */
@@ -65,7 +66,11 @@ function describeGzipError(error: unknown): string {
 
 /** Reads the BSON documents of a `.bson.gz` file as a stream; memory stays at a few chunks. */
 export async function* readBsonGzipFile(path: string): AsyncGenerator<Buffer, void, undefined> {
-  const source = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+  yield* readBsonGzip(createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }));
+}
+
+/** Reads the BSON documents of a gzip stream (a file, an object from storage). */
+export async function* readBsonGzip(source: Readable): AsyncGenerator<Buffer, void, undefined> {
   const gunzip = createGunzip({ chunkSize: READ_CHUNK_BYTES });
   source.on('error', (error) => gunzip.destroy(error));
   source.pipe(gunzip);

@@ -5,10 +5,11 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGzip, gzip } from 'node:zlib';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import type { CollectionInfo, Db } from 'mongodb';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
+import type { ObjectStorage } from '../../storage/object-storage.js';
 import {
   BSON_FILE_SUFFIX,
   IN_PROGRESS_FOLDER,
@@ -27,7 +28,8 @@ import {
 } from './backup-manifest.js';
 import { type BackupProgressListener, formatBytes } from './backup-progress.js';
 import { type PruneResult, pruneOldBackups } from './backup-retention.js';
-import { BACKUP_DATABASE } from './backup.tokens.js';
+import { type BackupUploadSummary, uploadBackup } from './backup-upload.js';
+import { BACKUP_DATABASE, BACKUP_STORAGE } from './backup.tokens.js';
 import { BackupErrorCode, BackupException } from './backup.exception.js';
 import {
   buildCollectionMetadata,
@@ -72,6 +74,8 @@ export interface BackupSummary {
   bytes: number;
   durationMs: number;
   retention: PruneResult;
+  /** The copy in object storage (with `STORAGE_DRIVER=s3`). */
+  upload?: BackupUploadSummary;
   /** What `backup.json` records next to the dumps. */
   manifest: BackupManifest;
 }
@@ -89,6 +93,7 @@ export class MongoBackupService {
   constructor(
     @Inject(BACKUP_DATABASE) private readonly db: Db,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() @Inject(BACKUP_STORAGE) private readonly storage: ObjectStorage | null = null,
   ) {}
 
   async backup(options: BackupOptions = {}): Promise<BackupSummary> {
@@ -146,6 +151,7 @@ export class MongoBackupService {
     }
     await rm(workFolder, { recursive: true, force: true });
     const retention = await pruneOldBackups(root, this.config.backup.retentionDays, now);
+    const upload = await this.upload(folder, database, now);
     const summary: BackupSummary = {
       database,
       folder,
@@ -155,6 +161,7 @@ export class MongoBackupService {
       bytes: collections.reduce((sum, entry) => sum + entry.fileBytes, 0),
       durationMs: Date.now() - started,
       retention,
+      ...(upload === undefined ? {} : { upload }),
       manifest,
     };
     this.logger.log(
@@ -162,9 +169,41 @@ export class MongoBackupService {
         `${formatBytes(summary.bytes)} in ${summary.durationMs} ms -> ${folder}` +
         (retention.removed.length > 0
           ? `; removed old backups ${retention.removed.join(', ')}`
-          : ''),
+          : '') +
+        (upload === undefined
+          ? ''
+          : `; copied to ${upload.location} in ${upload.durationMs} ms` +
+            (upload.removed.length > 0 ? ` (removed there: ${upload.removed.join(', ')})` : '')),
     );
     return summary;
+  }
+
+  /** Copies the finished backup to object storage when there is one; a failure says the local one is fine. */
+  private async upload(
+    folder: string,
+    database: string,
+    now: Date,
+  ): Promise<BackupUploadSummary | undefined> {
+    if (this.storage === null) {
+      return undefined;
+    }
+    try {
+      return await uploadBackup({
+        storage: this.storage,
+        prefix: this.config.storage.backupPrefix,
+        folder,
+        date: backupDateName(now),
+        database,
+        retentionDays: this.config.backup.retentionDays,
+        now,
+      });
+    } catch (error) {
+      throw new BackupException(
+        BackupErrorCode.UploadFailed,
+        `backup of ${database} is complete on this machine (${folder}), but its copy to ` +
+          `${this.storage.location} failed: ${(error as Error).message}`,
+      );
+    }
   }
 
   private async listCollections(): Promise<CollectionInfo[]> {

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import {
   BSON,
   type Collection,
@@ -9,13 +9,17 @@ import {
   ObjectId,
   type WriteError,
 } from 'mongodb';
+import type { AppConfig } from '../../config/app-config.js';
+import { APP_CONFIG } from '../../config/config.module.js';
 import { isUnsupportedByServer } from '../../migrations/server-capabilities.js';
+import { storageForLocation } from '../../storage/storage.factory.js';
 import { type CollectionBackupFiles, inspectBackup } from './backup-inspection.js';
 import type { BackupManifest } from './backup-manifest.js';
 import type { BackupProgressListener } from './backup-progress.js';
 import { BACKUP_DATABASE } from './backup.tokens.js';
 import { BackupErrorCode, BackupException } from './backup.exception.js';
-import { readBsonGzipFile } from './bson-stream.js';
+import { type BackupSource, localBackupSource, StorageBackupSource } from './backup-source.js';
+import { readBsonGzip } from './bson-stream.js';
 
 const INSERT_BATCH_SIZE = 1000;
 const DUPLICATE_KEY = 11000;
@@ -98,20 +102,28 @@ function describeId(document: Document | undefined): string {
 export class MongoRestoreService {
   private readonly logger = new Logger(MongoRestoreService.name);
 
-  constructor(@Inject(BACKUP_DATABASE) private readonly db: Db) {}
+  constructor(
+    @Inject(BACKUP_DATABASE) private readonly db: Db,
+    @Optional() @Inject(APP_CONFIG) private readonly config?: AppConfig,
+  ) {}
 
-  async restore(path: string, options: RestoreOptions = {}): Promise<RestoreSummary> {
+  /**
+   * `location`: a folder on this machine, or `s3://bucket/prefix` (the S3 settings of the
+   * configuration: region, endpoint, credentials), read as a stream object by object.
+   */
+  async restore(location: string, options: RestoreOptions = {}): Promise<RestoreSummary> {
     const started = Date.now();
     const database = this.db.databaseName;
+    const { source, path } = this.sourceOf(location);
     if (options.force !== true) {
       await this.refuseLiveDatabase(options);
     }
-    const backup = await inspectBackup(path, database);
+    const backup = await inspectBackup(path, database, source);
     const restored: CollectionRestoreSummary[] = [];
     for (const [position, files] of backup.collections.entries()) {
       const progress = { inserted: 0 };
       try {
-        restored.push(await this.restoreCollection(files, options, progress));
+        restored.push(await this.restoreCollection(source, files, options, progress));
       } catch (error) {
         const notRestored = backup.collections.slice(position + 1).map((entry) => entry.collection);
         throw new BackupException(
@@ -180,7 +192,23 @@ export class MongoRestoreService {
     );
   }
 
+  private sourceOf(location: string): { source: BackupSource; path: string } {
+    const stored =
+      this.config === undefined ? undefined : storageForLocation(this.config.storage, location);
+    if (stored !== undefined) {
+      return { source: new StorageBackupSource(stored.storage), path: stored.prefix };
+    }
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+      throw new BackupException(
+        BackupErrorCode.FolderNotFound,
+        `cannot restore from ${location}: give a folder on this machine or s3://bucket/prefix`,
+      );
+    }
+    return { source: localBackupSource, path: location };
+  }
+
   private async restoreCollection(
+    source: BackupSource,
     files: CollectionBackupFiles,
     options: RestoreOptions,
     progress: { inserted: number },
@@ -226,7 +254,7 @@ export class MongoRestoreService {
       batch = [];
       report(false);
     };
-    for await (const raw of readBsonGzipFile(files.bsonFile)) {
+    for await (const raw of readBsonGzip(await source.open(files.bsonFile))) {
       batch.push(BSON.deserialize(raw, EXACT_DESERIALIZE));
       if (batch.length === INSERT_BATCH_SIZE) {
         await flush();
