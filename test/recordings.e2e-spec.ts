@@ -212,6 +212,12 @@ describe('call recordings: copied from the carrier into our storage', () => {
       token: line.user.token,
     });
     expect(call_.body.recordingUrl).toBe(`s3://${bucket}/${key}`);
+    expect(call_.body.recording).toEqual({
+      state: 'stored',
+      size: audio.length,
+      contentType: 'audio/mpeg',
+      storedAt: expect.any(String),
+    });
   });
 
   it('shows a recording to its owner only', async () => {

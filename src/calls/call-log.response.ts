@@ -15,6 +15,14 @@ export function toCallLogResponse(call: CallLogDocument): CallLogResponse {
     durationSec: call.durationSec ?? null,
     transcript: call.transcript ?? null,
     recordingUrl: call.recordingUrl ?? null,
+    recording: call.recording
+      ? {
+          state: call.recording.state,
+          size: call.recording.size ?? null,
+          contentType: call.recording.contentType ?? null,
+          storedAt: call.recording.storedAt ?? null,
+        }
+      : null,
     exotelCallSid: call.exotelCallSid ?? null,
     costBreakdown: call.costBreakdown ?? null,
     billing: call.billing

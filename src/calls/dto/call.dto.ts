@@ -10,6 +10,8 @@ import {
   type CallStatus,
   PLACEMENT_STATES,
   type PlacementState,
+  RECORDING_STATES,
+  type RecordingState,
 } from '../schemas/call-log.schema.js';
 
 /** The post-call analysis lands at `metadata.analysis`: a caller's own value would be lost. */
@@ -152,6 +154,22 @@ export class CallBillingResponse {
   shortfall: number | null;
 }
 
+export class CallRecordingResponse {
+  @ApiProperty({
+    enum: RECORDING_STATES,
+    description:
+      'Our copy of the carrier recording: pending (being copied), stored, missing (gone at the ' +
+      'carrier), too-large, failed, deleted (past the retention). GET /calls/:id/recording ' +
+      'downloads a stored one',
+  })
+  state: RecordingState;
+  @ApiPropertyOptional({ type: Number, nullable: true, description: 'Bytes' }) size: number | null;
+  @ApiPropertyOptional({ type: String, nullable: true, example: 'audio/mpeg' })
+  contentType: string | null;
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true })
+  storedAt: Date | null;
+}
+
 export class CallLogResponse {
   @ApiProperty({ example: '64f8a1b2c3d4e5f6a7b8c9d3' }) id: string;
   @ApiProperty({ example: 'sess_3f9a1c2b7d4e5f60718293a4' }) sessionId: string;
@@ -166,7 +184,14 @@ export class CallLogResponse {
   @ApiPropertyOptional({ type: Number, nullable: true, example: 330 }) durationSec: number | null;
   @ApiPropertyOptional({ type: String, nullable: true, example: 'User: Hello\nAgent: Hi!' })
   transcript?: string | null;
-  @ApiPropertyOptional({ type: String, nullable: true }) recordingUrl: string | null;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: "Our copy's location once copied (s3://bucket/key), the carrier's URL before",
+  })
+  recordingUrl: string | null;
+  @ApiPropertyOptional({ type: CallRecordingResponse, nullable: true })
+  recording: CallRecordingResponse | null;
   @ApiPropertyOptional({ type: String, nullable: true, example: 'c4b0d3c0a1' }) exotelCallSid:
     string | null;
   @ApiPropertyOptional({ type: CostBreakdownResponse, nullable: true })
