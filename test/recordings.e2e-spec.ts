@@ -91,31 +91,37 @@ describe('call recordings: copied from the carrier into our storage', () => {
   const storedCall = (on: TestContext, callLogId: string) =>
     on.db.collection('calllogs').findOne({ _id: new ObjectId(callLogId) });
 
-  /** Places a call through the fake Exotel and ends it with `recordingUrl`; returns its id. */
-  const finishedCallWithRecording = async (
-    on: TestContext,
-    line: Line,
-    recordingUrl: string,
-  ): Promise<string> => {
+  /** Places a call and waits until Exotel has it, so the test can script the carrier first. */
+  const placedCall = async (on: TestContext, line: Line): Promise<{ id: string; sid: string }> => {
     target = () => on;
     const placed = await call(on.app, 'POST', '/api/v1/calls', {
       token: line.user.token,
       body: { phoneId: line.phoneId, to: '+919123456789' },
     });
     expect(placed.status).toBe(202);
-    const callLogId = placed.body.id as string;
-    const callSid = await waitFor(
-      async () => (await storedCall(on, callLogId))?.exotelCallSid as string | undefined,
+    const id = placed.body.id as string;
+    const sid = await waitFor(
+      async () => (await storedCall(on, id))?.exotelCallSid as string | undefined,
       15_000,
       'the call to be placed',
     );
-    const delivery = await fake.finishCall(callSid, {
+    return { id, sid };
+  };
+
+  /** Places a call through the fake Exotel and ends it with `recordingUrl`; returns its id. */
+  const finishedCallWithRecording = async (
+    on: TestContext,
+    line: Line,
+    recordingUrl: string,
+  ): Promise<string> => {
+    const placed = await placedCall(on, line);
+    const delivery = await fake.finishCall(placed.sid, {
       status: 'completed',
       conversationDuration: 30,
       recordingUrl,
     });
     expect(delivery.status).toBe(200);
-    return callLogId;
+    return placed.id;
   };
 
   /** Waits until the call's copy ended (stored or not), and returns the call log. */
@@ -249,23 +255,6 @@ describe('call recordings: copied from the carrier into our storage', () => {
     );
     expect(unknown.status).toBe(404);
   });
-
-  /** Places a call and waits until Exotel has it, so the test can script the carrier first. */
-  const placedCall = async (on: TestContext, line: Line): Promise<{ id: string; sid: string }> => {
-    target = () => on;
-    const placed = await call(on.app, 'POST', '/api/v1/calls', {
-      token: line.user.token,
-      body: { phoneId: line.phoneId, to: '+919123456789' },
-    });
-    expect(placed.status).toBe(202);
-    const id = placed.body.id as string;
-    const sid = await waitFor(
-      async () => (await storedCall(on, id))?.exotelCallSid as string | undefined,
-      15_000,
-      'the call to be placed',
-    );
-    return { id, sid };
-  };
 
   it('retries after the carrier answers 5xx, then stores the copy', async () => {
     const line = await newLine(s3App);
