@@ -12,14 +12,18 @@ import { MongoBackupService } from '../src/maintenance/backup/mongo-backup.servi
 import { MongoRestoreService } from '../src/maintenance/backup/mongo-restore.service.js';
 import { INDEX_DEFINITIONS } from '../src/migrations/index-definitions.js';
 import { createIndexIfSupported } from '../src/migrations/server-capabilities.js';
+import { createBackupStorage } from '../src/storage/storage.factory.js';
 import { readBenchEnvironment } from './support/bench-environment.js';
 import { startBenchDatabases } from './support/databases.js';
+import { loadLocalServices } from './support/local-services.js';
 
 /**
  * Backup and restore of N call logs (default 50,000 and 200,000; BENCH_SIZES=a,b,...):
  * documents per second and peak RSS of each phase. Each phase runs in a child process of its
  * own and reports the kernel's high-water mark of its resident memory (VmHWM), so the figure
  * is the phase's true peak, start-up included. Goal: under 250 MB, and flat across sizes.
+ * The same backup is then copied to a local S3-protocol server (backup+upload) and restored
+ * from there (restore from S3), also in child processes of their own.
  */
 const RSS_GOAL_MB = 250;
 /** Peak RSS may differ this much between the smallest and the largest size and still be flat. */
@@ -27,6 +31,34 @@ const FLAT_TOLERANCE_MB = 32;
 const INSERT_BATCH = 1000;
 const PHASE_TIMEOUT_MS = 15 * 60 * 1000;
 const RESULT_MARKER = 'BENCH_PHASE_RESULT ';
+const S3_BUCKET = 'bench-backups';
+/** Key prefix of the uploaded backups in the bucket (BACKUP_S3_PREFIX). */
+const S3_PREFIX = 'bench/';
+/**
+ * The configuration variables the parent gives an S3 phase through its environment; the child
+ * builds its configuration from these alone (plus the database and folder), as the local
+ * phases do from theirs.
+ */
+const S3_ENV_KEYS = [
+  'STORAGE_DRIVER',
+  'S3_BUCKET',
+  'S3_ENDPOINT',
+  'S3_REGION',
+  'S3_FORCE_PATH_STYLE',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'BACKUP_S3_PREFIX',
+] as const;
+type S3Environment = Record<(typeof S3_ENV_KEYS)[number], string>;
+
+type PhaseName = 'backup' | 'restore' | 'backup-s3' | 'restore-s3';
+const PHASES: readonly PhaseName[] = ['backup', 'restore', 'backup-s3', 'restore-s3'];
+const PHASE_LABELS: Record<PhaseName, string> = {
+  backup: 'backup',
+  restore: 'restore',
+  'backup-s3': 'backup+upload (S3)',
+  'restore-s3': 'restore from S3',
+};
 
 const print = (text: string): void => {
   process.stdout.write(`${text}\n`);
@@ -41,6 +73,8 @@ interface PhaseResult {
   /** The highest RSS seen by sampling every 50 ms, in MiB (a cross-check of VmHWM). */
   sampledPeakRssMb: number;
   folder?: string;
+  /** backup-s3: the copy in the bucket (`summary.upload`). */
+  upload?: { location: string; files: number; bytes: number; durationMs: number };
 }
 
 function highWaterMarkMb(): number {
@@ -55,17 +89,40 @@ function highWaterMarkMb(): number {
 
 // ---------------------------------------------------------------- child: one phase
 
+/** The S3 variables the parent set in this (child) process's environment. */
+function s3EnvironmentOfParent(): Partial<S3Environment> {
+  const picked: Partial<S3Environment> = {};
+  for (const key of S3_ENV_KEYS) {
+    const value = process.env[key];
+    if (value !== undefined) {
+      picked[key] = value;
+    }
+  }
+  if (picked.STORAGE_DRIVER !== 's3') {
+    throw new Error('an S3 phase needs STORAGE_DRIVER=s3 and the S3 settings from the parent');
+  }
+  return picked;
+}
+
 async function runPhase(args: string[]): Promise<void> {
   const [phase, uri, path] = args;
-  if ((phase !== 'backup' && phase !== 'restore') || uri === undefined || path === undefined) {
-    throw new Error(`usage: --phase backup|restore <mongodb uri> <folder>`);
+  if (!PHASES.some((name) => name === phase) || uri === undefined || path === undefined) {
+    throw new Error(
+      `usage: --phase backup|restore|backup-s3|restore-s3 <mongodb uri> <folder or s3:// location>`,
+    );
   }
   Logger.overrideLogger(['error']);
   let sampledPeak = process.memoryUsage().rss;
   const sampler = setInterval(() => {
     sampledPeak = Math.max(sampledPeak, process.memoryUsage().rss);
   }, 50);
-  const { config } = loadConfig({ NODE_ENV: 'test', MONGODB_URI: uri, BACKUP_DIR: path });
+  const s3 = phase === 'backup-s3' || phase === 'restore-s3';
+  const { config } = loadConfig({
+    NODE_ENV: 'test',
+    MONGODB_URI: uri,
+    ...(phase === 'restore-s3' ? {} : { BACKUP_DIR: path }),
+    ...(s3 ? s3EnvironmentOfParent() : {}),
+  });
   const client = await new MongoClient(uri).connect();
   try {
     const started = Date.now();
@@ -78,8 +135,30 @@ async function runPhase(args: string[]): Promise<void> {
         bytes: summary.bytes,
         folder: summary.folder,
       };
-    } else {
+    } else if (phase === 'restore') {
       const summary = await new MongoRestoreService(client.db()).restore(path, { drop: true });
+      result = { documents: summary.inserted, durationMs: Date.now() - started, bytes: 0 };
+    } else if (phase === 'backup-s3') {
+      const storage = createBackupStorage(config.storage);
+      if (storage === undefined) {
+        throw new Error('the S3 settings gave no backup storage');
+      }
+      const summary = await new MongoBackupService(client.db(), config, storage).backup();
+      if (summary.upload === undefined) {
+        throw new Error('the backup with S3 storage reported no upload');
+      }
+      const { location, files, bytes, durationMs } = summary.upload;
+      result = {
+        documents: summary.documents,
+        durationMs: Date.now() - started,
+        bytes: summary.bytes,
+        folder: summary.folder,
+        upload: { location, files, bytes, durationMs },
+      };
+    } else {
+      const summary = await new MongoRestoreService(client.db(), config).restore(path, {
+        drop: true,
+      });
       result = { documents: summary.inserted, durationMs: Date.now() - started, bytes: 0 };
     }
     clearInterval(sampler);
@@ -150,10 +229,12 @@ async function seed(db: Db, count: number): Promise<void> {
   }
 }
 
-function phase(args: string[]): Promise<PhaseResult> {
+/** `environment`: variables added to the child's (the S3 settings of the S3 phases). */
+function phase(args: string[], environment?: Record<string, string>): Promise<PhaseResult> {
   return new Promise((resolvePhase, reject) => {
     const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--phase', ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      ...(environment === undefined ? {} : { env: { ...process.env, ...environment } }),
     });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -173,8 +254,14 @@ function phase(args: string[]): Promise<PhaseResult> {
 
 interface Row {
   size: number;
-  phase: 'backup' | 'restore';
+  phase: PhaseName;
   result: PhaseResult;
+  /** MiB of the backup moved per second (see the note under the table); undefined: none. */
+  mbPerSecond?: number;
+}
+
+function mibPerSecond(bytes: number, durationMs: number): number {
+  return bytes / 1024 / 1024 / (durationMs / 1000);
 }
 
 function formatTable(rows: Row[]): string {
@@ -186,16 +273,18 @@ function formatTable(rows: Row[]): string {
     'peak RSS MB',
     'sampled MB',
     'gzip MB',
+    'MB/s',
     `RSS < ${RSS_GOAL_MB} MB`,
   ];
-  const lines = rows.map(({ size, phase: name, result }) => [
+  const lines = rows.map(({ size, phase: name, result, mbPerSecond }) => [
     size.toLocaleString('en-US'),
-    name,
+    PHASE_LABELS[name],
     (result.durationMs / 1000).toFixed(1),
     Math.round(result.documents / (result.durationMs / 1000)).toLocaleString('en-US'),
     result.peakRssMb.toFixed(1),
     result.sampledPeakRssMb.toFixed(1),
-    name === 'backup' ? (result.bytes / 1024 / 1024).toFixed(1) : '-',
+    name === 'backup' || name === 'backup-s3' ? (result.bytes / 1024 / 1024).toFixed(1) : '-',
+    mbPerSecond === undefined || !Number.isFinite(mbPerSecond) ? '-' : mbPerSecond.toFixed(2),
     result.peakRssMb < RSS_GOAL_MB ? 'PASS' : 'MISS',
   ]);
   const widths = header.map((title, column) =>
@@ -231,14 +320,33 @@ async function main(): Promise<boolean> {
   const cleanups: Array<() => Promise<unknown>> = [() => databases.stop(), () => client.close()];
   try {
     print(`MongoDB: ${databases.mongoKind}`);
+    const services = await loadLocalServices();
+    const s3 = await services.startS3Server({
+      buckets: [S3_BUCKET],
+      log: (line) => print(`[s3] ${line}`),
+    });
+    cleanups.push(() => s3.stop());
+    const s3Environment: S3Environment = {
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET,
+      S3_ENDPOINT: s3.endpoint,
+      S3_REGION: s3.region,
+      S3_FORCE_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      BACKUP_S3_PREFIX: S3_PREFIX,
+    };
+    print(`S3: local S3-protocol server at ${s3.endpoint} (bucket ${S3_BUCKET}, path-style)`);
     for (const size of sizes) {
       const id = `bench_backup_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
       const source = client.db(`${id}_source`);
       const target = client.db(`${id}_target`);
+      const targetS3 = client.db(`${id}_target_s3`);
       const root = await mkdtemp(join(tmpdir(), 'bench-backup-'));
       cleanups.unshift(
         () => source.dropDatabase(),
         () => target.dropDatabase(),
+        () => targetS3.dropDatabase(),
         () => rm(root, { recursive: true, force: true }),
       );
       const seedStarted = Date.now();
@@ -252,7 +360,12 @@ async function main(): Promise<boolean> {
         `${databases.mongoServerUri}${source.databaseName}`,
         root,
       ]);
-      rows.push({ size, phase: 'backup', result: backup });
+      rows.push({
+        size,
+        phase: 'backup',
+        result: backup,
+        mbPerSecond: mibPerSecond(backup.bytes, backup.durationMs),
+      });
       print(`  backup: ${JSON.stringify(backup)}`);
       if (backup.folder === undefined) {
         throw new Error('the backup phase did not report its folder');
@@ -262,26 +375,69 @@ async function main(): Promise<boolean> {
         `${databases.mongoServerUri}${target.databaseName}`,
         backup.folder,
       ]);
-      rows.push({ size, phase: 'restore', result: restore });
+      rows.push({
+        size,
+        phase: 'restore',
+        result: restore,
+        mbPerSecond: mibPerSecond(backup.bytes, restore.durationMs),
+      });
       print(`  restore: ${JSON.stringify(restore)}`);
       const restored = await target.collection('calllogs').countDocuments();
       if (restored !== size || restore.documents !== size) {
         throw new Error(`restored ${restored} call logs, expected ${size}`);
       }
+
+      // The same backup into its own folder (the local one stays as it was), then to S3.
+      const backupS3 = await phase(
+        ['backup-s3', `${databases.mongoServerUri}${source.databaseName}`, join(root, 's3')],
+        s3Environment,
+      );
+      const upload = backupS3.upload;
+      if (upload === undefined) {
+        throw new Error('the backup-s3 phase did not report its upload');
+      }
+      rows.push({
+        size,
+        phase: 'backup-s3',
+        result: backupS3,
+        mbPerSecond: mibPerSecond(upload.bytes, upload.durationMs),
+      });
+      print(`  backup-s3: ${JSON.stringify(backupS3)}`);
+      print(
+        `  S3 upload: ${(upload.bytes / 1024 / 1024).toFixed(1)} MB (${upload.bytes} bytes, ` +
+          `${upload.files} files) in ${(upload.durationMs / 1000).toFixed(1)} s ` +
+          `to ${upload.location} on ${s3.endpoint}`,
+      );
+      const restoreS3 = await phase(
+        ['restore-s3', `${databases.mongoServerUri}${targetS3.databaseName}`, upload.location],
+        s3Environment,
+      );
+      rows.push({
+        size,
+        phase: 'restore-s3',
+        result: restoreS3,
+        mbPerSecond: mibPerSecond(upload.bytes, restoreS3.durationMs),
+      });
+      print(`  restore-s3: ${JSON.stringify(restoreS3)}`);
+      const restoredS3 = await targetS3.collection('calllogs').countDocuments();
+      if (restoredS3 !== size || restoreS3.documents !== size) {
+        throw new Error(`restored ${restoredS3} call logs from S3, expected ${size}`);
+      }
       await source.dropDatabase();
       await target.dropDatabase();
+      await targetS3.dropDatabase();
       await rm(root, { recursive: true, force: true });
     }
     print('');
     print(formatTable(rows));
     print('');
-    const verdicts = (['backup', 'restore'] as const).map((name) => {
+    const verdicts = PHASES.map((name) => {
       const peaks = rows.filter((row) => row.phase === name).map((row) => row.result.peakRssMb);
       const spread = Math.max(...peaks) - Math.min(...peaks);
       const under = peaks.every((peak) => peak < RSS_GOAL_MB);
       const flat = spread <= FLAT_TOLERANCE_MB;
       print(
-        `${name}: peak RSS ${peaks.map((peak) => peak.toFixed(0)).join(' / ')} MB across ` +
+        `${PHASE_LABELS[name]}: peak RSS ${peaks.map((peak) => peak.toFixed(0)).join(' / ')} MB across ` +
           `${sizes.map((size) => size.toLocaleString('en-US')).join(' / ')} call logs; ` +
           `goal < ${RSS_GOAL_MB} MB: ${under ? 'PASS' : 'MISS'}; flat (spread ${spread.toFixed(1)} MB <= ${FLAT_TOLERANCE_MB}): ${flat ? 'PASS' : 'MISS'}`,
       );
@@ -290,6 +446,11 @@ async function main(): Promise<boolean> {
     print(
       'peak RSS = VmHWM of a child process running only that phase (start-up included); ' +
         'sampled = max of process.memoryUsage().rss every 50 ms in the same process.',
+    );
+    print(
+      'MB/s = MiB of the gzip backup per second: backup, written / seconds; restore, read / ' +
+        'seconds; backup+upload (S3), uploaded / seconds of the upload alone (its seconds ' +
+        'column is dump and upload); restore from S3, downloaded / seconds.',
     );
     return verdicts.every(Boolean);
   } finally {
