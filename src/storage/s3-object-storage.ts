@@ -95,6 +95,7 @@ export class S3ObjectStorage implements ObjectStorage {
     try {
       await Promise.race([upload.done(), failed]);
     } catch (error) {
+      body.destroy();
       await upload.abort().catch(() => undefined);
       throw error;
     }
