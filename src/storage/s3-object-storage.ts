@@ -22,8 +22,11 @@ import {
   type StoredObject,
 } from './object-storage.js';
 
-/** Multipart part size: memory per upload is about `PART_BYTES * UPLOAD_QUEUE`. */
-const PART_BYTES = 8 * 1024 * 1024;
+/**
+ * Multipart part size, S3's smallest: an upload holds about `PART_BYTES * (UPLOAD_QUEUE + 1)`
+ * (the part being filled and those in flight), whatever the object's size.
+ */
+const PART_BYTES = 5 * 1024 * 1024;
 const UPLOAD_QUEUE = 2;
 /** DeleteObjects takes at most this many keys. */
 const DELETE_BATCH = 1000;
