@@ -1,10 +1,14 @@
+import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BSON, ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BsonStreamError, readBsonGzipFile, splitBsonDocuments } from './bson-stream.js';
+import { BsonStreamError, readBsonGzip, splitBsonDocuments } from './bson-stream.js';
+
+/** A file read as restore reads one from a local backup folder. */
+const readBsonGzipFile = (path: string) => readBsonGzip(createReadStream(path));
 
 const documents = [
   { _id: new ObjectId(), name: 'first', nested: { list: [1, 2, 3] } },
@@ -70,7 +74,7 @@ describe('splitBsonDocuments', () => {
   });
 });
 
-describe('readBsonGzipFile', () => {
+describe('readBsonGzip (of a file)', () => {
   let folder: string;
 
   beforeAll(async () => {

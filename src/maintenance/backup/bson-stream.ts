@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 
@@ -64,12 +63,10 @@ function describeGzipError(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Reads the BSON documents of a `.bson.gz` file as a stream; memory stays at a few chunks. */
-export async function* readBsonGzipFile(path: string): AsyncGenerator<Buffer, void, undefined> {
-  yield* readBsonGzip(createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }));
-}
-
-/** Reads the BSON documents of a gzip stream (a file, an object from storage). */
+/**
+ * Reads the BSON documents of a gzip stream (a `.bson.gz` file, an object from storage);
+ * memory stays at a few chunks.
+ */
 export async function* readBsonGzip(source: Readable): AsyncGenerator<Buffer, void, undefined> {
   const gunzip = createGunzip({ chunkSize: READ_CHUNK_BYTES });
   source.on('error', (error) => gunzip.destroy(error));
