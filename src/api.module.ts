@@ -6,6 +6,9 @@ import { AuthController } from './auth/auth.controller.js';
 import { AuthModule } from './auth/auth.module.js';
 import { CallsController } from './calls/calls.controller.js';
 import { CallsModule } from './calls/calls.module.js';
+import { CampaignsController } from './campaigns/campaigns.controller.js';
+import { CampaignsModule } from './campaigns/campaigns.module.js';
+import { DncController } from './campaigns/dnc.controller.js';
 import { QueueDashboardModule } from './metrics/queue-dashboard.module.js';
 import { RecordingsController } from './recordings/recordings.controller.js';
 import { RecordingsModule } from './recordings/recordings.module.js';
@@ -37,6 +40,7 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     TelephonyModule,
     WebhooksModule,
     RecordingsModule,
+    CampaignsModule,
     QueueDashboardModule,
   ],
   controllers: [
@@ -51,6 +55,8 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     WebhookEndpointsController,
     WebhookDeliveriesController,
     RecordingsController,
+    CampaignsController,
+    DncController,
   ],
 })
 export class ApiModule {}

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import helmet from '@fastify/helmet';
+import multipart from '@fastify/multipart';
 import { Logger as NestLogger, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -127,6 +128,12 @@ export async function createApp(options: AppModuleOptions = {}): Promise<NestFas
   });
 
   await app.register(helmet, { contentSecurityPolicy: false });
+  if (config.roles.api) {
+    // CSV uploads (campaign contacts, do-not-call numbers): read as streams by their routes.
+    await app.register(multipart, {
+      limits: { fileSize: config.campaigns.csvMaxBytes, files: 1 },
+    });
+  }
   registerHealthRoutes(fastify, app.get(HealthService), API_PREFIX);
   if (config.roles.media) {
     await registerMediaStreamRoute(fastify, app.get(ExotelMediaStreamGateway));

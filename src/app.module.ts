@@ -8,6 +8,7 @@ import { AgentsModule } from './agents/agents.module.js';
 import { ApiModule } from './api.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { CallsModule } from './calls/calls.module.js';
+import { CampaignsModule } from './campaigns/campaigns.module.js';
 import { ThrottledAuthGuard } from './auth/throttled-auth.guard.js';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter.js';
 import { RolesGuard } from './common/guards/roles.guard.js';
@@ -74,6 +75,8 @@ export class AppModule {
         MetricsModule,
         ScheduleModule.forRoot(),
         MaintenanceModule,
+        // Every role that finalizes calls tells their campaigns (CALL_OUTCOME_LISTENER).
+        CampaignsModule,
         // Roles (APP_ROLES): the scheduler role is read by MaintenanceScheduler itself.
         ...(config.roles.api ? [ApiModule] : []),
         ...(config.roles.worker ? [WorkerModule] : []),

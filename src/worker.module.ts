@@ -1,6 +1,8 @@
 import { Module } from '@nestjs/common';
 import { CallEventsProcessor } from './calls/call-events.processor.js';
 import { CallsModule } from './calls/calls.module.js';
+import { CampaignDispatchProcessor } from './campaigns/campaign-dispatch.processor.js';
+import { CampaignsModule } from './campaigns/campaigns.module.js';
 import { RecordingCopyProcessor } from './recordings/recording-copy.processor.js';
 import { RecordingsModule } from './recordings/recordings.module.js';
 import { CallPlacementProcessor } from './telephony/call-placement.processor.js';
@@ -12,9 +14,12 @@ import {
 } from './webhooks/webhook-processors.js';
 import { WebhooksModule } from './webhooks/webhooks.module.js';
 
-/** The `worker` role: the queue workers that carry the call lifecycle, its webhooks and recordings. */
+/**
+ * The `worker` role: the queue workers that carry the call lifecycle, its webhooks and
+ * recordings, and the campaign dispatcher.
+ */
 @Module({
-  imports: [CallsModule, TelephonyModule, WebhooksModule, RecordingsModule],
+  imports: [CallsModule, TelephonyModule, WebhooksModule, RecordingsModule, CampaignsModule],
   providers: [
     CallEventsProcessor,
     CallPlacementProcessor,
@@ -22,6 +27,7 @@ import { WebhooksModule } from './webhooks/webhooks.module.js';
     WebhookDeliveryProcessor,
     CallAnalysisProcessor,
     RecordingCopyProcessor,
+    CampaignDispatchProcessor,
   ],
 })
 export class WorkerModule {}

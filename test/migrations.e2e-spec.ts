@@ -20,6 +20,7 @@ const ALL_IDS = [
   '006-finalization-sweep-indexes',
   '007-webhooks',
   '008-recordings',
+  '009-campaigns',
 ];
 const ZEROED_STATS = { totalCalls: 0, totalDuration: 0, avgDuration: 0, successRate: 0 };
 
@@ -68,7 +69,7 @@ describe('migrations', () => {
     expect(status.every((entry) => entry.description.length > 0)).toBe(true);
   });
 
-  it('applies 001 to 008 in order, creating the unique indexes', async () => {
+  it('applies 001 to 009 in order, creating the unique indexes', async () => {
     const { db, runner } = await freshDatabase();
     expect(await runner.up()).toEqual(ALL_IDS);
     const status = await runner.status();
@@ -103,6 +104,11 @@ describe('migrations', () => {
     expect(await indexOf(db, 'calllogs', 'recording.state_1_recording.storedAt_1')).toMatchObject({
       key: { 'recording.state': 1, 'recording.storedAt': 1 },
     });
+    expect(await indexOf(db, 'campaigncontacts', 'campaignId_1_phone_1')).toMatchObject({
+      key: { campaignId: 1, phone: 1 },
+      unique: true,
+    });
+    expect(await indexOf(db, 'dncentries', 'userId_1_phone_1')).toMatchObject({ unique: true });
     expect(await db.collection('migrations_lock').countDocuments()).toBe(0);
   });
 
@@ -118,6 +124,7 @@ describe('migrations', () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
 
+    expect(await runner.down()).toBe('009-campaigns');
     expect(await runner.down()).toBe('008-recordings');
     expect(await indexOf(db, 'calllogs', 'recordingPending_1_finalizedAt_1')).toBeUndefined();
     expect(await runner.down()).toBe('007-webhooks');
@@ -185,6 +192,7 @@ describe('migrations', () => {
       '006-finalization-sweep-indexes',
       '007-webhooks',
       '008-recordings',
+      '009-campaigns',
     ]);
     expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
     expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
@@ -245,6 +253,7 @@ describe('migrations', () => {
       '006-finalization-sweep-indexes',
       '007-webhooks',
       '008-recordings',
+      '009-campaigns',
     ]);
     const built = await rollUp();
     expect(built).toEqual([
@@ -282,6 +291,7 @@ describe('migrations', () => {
     expect(await bcrypt.compare('admin password 1', admin?.password as string)).toBe(true);
     expect(admin?.webhookToken).toEqual(expect.any(String));
     // 003's down removes the admin it created while it was never used.
+    expect(await runner.down()).toBe('009-campaigns');
     expect(await runner.down()).toBe('008-recordings');
     expect(await indexOf(db, 'calllogs', 'recordingPending_1_finalizedAt_1')).toBeUndefined();
     expect(await runner.down()).toBe('007-webhooks');
@@ -342,6 +352,7 @@ describe('migrations', () => {
         MIGRATIONS,
       );
       // As when ADMIN_EMAIL is set after the squatter registered and 003 runs (again).
+      expect(await runner.down()).toBe('009-campaigns');
       expect(await runner.down()).toBe('008-recordings');
       expect(await runner.down()).toBe('007-webhooks');
       expect(await runner.down()).toBe('006-finalization-sweep-indexes');
@@ -355,6 +366,7 @@ describe('migrations', () => {
         '006-finalization-sweep-indexes',
         '007-webhooks',
         '008-recordings',
+        '009-campaigns',
       ]);
 
       expect(await context.db.collection('users').findOne({ email: squatter.email })).toMatchObject(

@@ -50,25 +50,44 @@ export class ActiveCallSlots {
   }
 
   /** Takes a slot for the call (idempotent per session id); `taken: false` when all are in use. */
-  async reserve(userId: string, sessionId: string): Promise<{ taken: boolean; active: number }> {
-    // Called while answering a request: bounded, although this connection waits out outages.
-    const [taken, active] = (await withinTime(
-      this.redis.eval(
-        RESERVE_SCRIPT,
-        1,
-        RedisKeys.activeCalls(userId),
-        sessionId,
-        this.config.calls.maxConcurrent,
-        this.slotLifetimeMs,
-      ),
-      this.config.redis.enqueueTimeoutMs,
-      'concurrent-call slots',
-    )) as [number, number];
-    return { taken: taken === 1, active };
+  reserve(userId: string, sessionId: string): Promise<{ taken: boolean; active: number }> {
+    return this.take(RedisKeys.activeCalls(userId), sessionId, this.config.calls.maxConcurrent);
   }
 
   /** Gives the call's slot back (idempotent). */
   async release(userId: string, sessionId: string): Promise<void> {
     await this.redis.zrem(RedisKeys.activeCalls(userId), sessionId);
+  }
+
+  /** A slot among a campaign's `limit` concurrent calls (idempotent per session id). */
+  reserveForCampaign(
+    campaignId: string,
+    sessionId: string,
+    limit: number,
+  ): Promise<{ taken: boolean; active: number }> {
+    return this.take(RedisKeys.campaignActiveCalls(campaignId), sessionId, limit);
+  }
+
+  async releaseForCampaign(campaignId: string, sessionId: string): Promise<void> {
+    await this.redis.zrem(RedisKeys.campaignActiveCalls(campaignId), sessionId);
+  }
+
+  /** The campaign's calls holding a slot now. */
+  campaignActive(campaignId: string): Promise<number> {
+    return this.redis.zcard(RedisKeys.campaignActiveCalls(campaignId));
+  }
+
+  private async take(
+    key: string,
+    member: string,
+    limit: number,
+  ): Promise<{ taken: boolean; active: number }> {
+    // Called while answering a request: bounded, although this connection waits out outages.
+    const [taken, active] = (await withinTime(
+      this.redis.eval(RESERVE_SCRIPT, 1, key, member, limit, this.slotLifetimeMs),
+      this.config.redis.enqueueTimeoutMs,
+      'concurrent-call slots',
+    )) as [number, number];
+    return { taken: taken === 1, active };
   }
 }

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { AgentsRepository } from '../agents/agents.repository.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
@@ -10,6 +11,7 @@ import { CallWebhookEvents } from '../webhooks/call-webhook-events.js';
 import { PostCallJobs } from '../webhooks/post-call-jobs.js';
 import { ActiveCallSlots } from './active-call-slots.js';
 import { CallCostCalculator } from './call-cost.calculator.js';
+import { CALL_OUTCOME_LISTENER, type CallOutcomeListener } from './call-outcome.port.js';
 import { CallLogsRepository, type StatusChange } from './call-logs.repository.js';
 import { isSuccessful, isTerminal, statusesBefore } from './call-status.js';
 import { DailyCallStatsRepository, dailyCallStatKey } from './daily-call-stats.repository.js';
@@ -111,7 +113,13 @@ export class CallLifecycleService {
     private readonly webhookEvents: CallWebhookEvents,
     private readonly postCall: PostCallJobs,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly moduleRef: ModuleRef,
   ) {}
+
+  // Campaigns implement the port and depend on this module, so it is looked up at run time.
+  private outcomeListener(): CallOutcomeListener {
+    return this.moduleRef.get<CallOutcomeListener>(CALL_OUTCOME_LISTENER, { strict: false });
+  }
 
   async applyEvent(event: CallStatusEvent): Promise<CallLogDocument | null> {
     const readAt = this.clock.now();
@@ -255,6 +263,9 @@ export class CallLifecycleService {
       due.stats ? this.addToAgentStats(call, checkDeadline) : undefined,
       due.stats ? this.addToDailyStats(call, checkDeadline) : undefined,
     ]);
+    if (call.campaignId) {
+      await this.outcomeListener().callFinished(call);
+    }
     const ended = await this.webhookEvents.prepare(call, 'call.ended', new Date());
     const analysis = await this.postCall.analysisDue(call, session);
     const recordingSourceUrl =

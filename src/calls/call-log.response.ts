@@ -33,6 +33,8 @@ export function toCallLogResponse(call: CallLogDocument): CallLogResponse {
         }
       : null,
     metadata: call.metadata ?? null,
+    campaignId: call.campaignId?.toString() ?? null,
+    contactId: call.contactId?.toString() ?? null,
     error: call.error ?? null,
     placement: call.placement?.state ?? null,
     hangupRequestedAt: call.hangupRequestedAt ?? null,

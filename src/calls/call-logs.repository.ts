@@ -27,7 +27,9 @@ export type NewCallLog = Pick<
   CallLog,
   'sessionId' | 'userId' | 'agentId' | 'fromPhone' | 'toPhone' | 'direction' | 'status'
 > &
-  Partial<Pick<CallLog, 'metadata' | 'exotelCallSid' | 'startedAt'>> & {
+  Partial<
+    Pick<CallLog, 'metadata' | 'exotelCallSid' | 'startedAt' | 'campaignId' | 'contactId'>
+  > & {
     /** The first webhook event (the call's initial status), when the user has an endpoint for it. */
     webhookEvent?: CallWebhookEvent;
   };

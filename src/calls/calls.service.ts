@@ -23,6 +23,7 @@ import { CallLifecycleService } from './call-lifecycle.service.js';
 import { toCallLogResponse } from './call-log.response.js';
 import { CallLogsRepository } from './call-logs.repository.js';
 import { isTerminal } from './call-status.js';
+import { type CallVariables, missingVariables, withVariables } from './call-variables.js';
 import { placementJobOptions } from './placement-job.js';
 import { CallsErrorCode, CallsException } from './calls.exception.js';
 import type { CallLogResponse, CreateCallDto, ListCallsQueryDto } from './dto/call.dto.js';
@@ -30,6 +31,26 @@ import type { CallLogDocument } from './schemas/call-log.schema.js';
 
 export interface PlaceCallJob {
   callLogId: string;
+}
+
+/** A call the campaign dispatcher starts for one attempt of one contact. */
+export interface CampaignCall {
+  /** The attempt's own session id: the same on every try of that attempt. */
+  sessionId: string;
+  phoneId: string;
+  agentId: string;
+  to: string;
+  variables?: CallVariables;
+  metadata?: Record<string, unknown>;
+  campaignId: Types.ObjectId;
+  contactId: Types.ObjectId;
+}
+
+interface CheckedCall {
+  agentId: Types.ObjectId;
+  phone: { number: string };
+  to: string;
+  config: NewSession['agentConfig'];
 }
 
 export function newSessionId(): string {
@@ -54,19 +75,78 @@ export class CallsService {
 
   /** Checks everything a call needs, records it (call log, session) and queues its placement. */
   async placeOutbound(userId: string, dto: CreateCallDto): Promise<CallLogResponse> {
-    const phone = await this.phones.owned(userId, dto.phoneId);
+    const to = dto.to.startsWith('+') ? toE164(dto.to) : undefined;
+    const checked = await this.check(userId, { ...dto, to });
+    const sessionId = newSessionId();
+    await this.checkLimits(userId, sessionId);
+    try {
+      const { callLog } = await this.record(userId, sessionId, {
+        ...checked,
+        to: checked.to,
+        metadata: dto.metadata,
+      });
+      return toCallLogResponse(callLog);
+    } catch (error) {
+      // Nothing was recorded or queued for certain: the slot goes back.
+      await this.slots.release(userId, sessionId);
+      throw error;
+    }
+  }
+
+  /**
+   * A campaign's call to one contact: the checks of POST /calls, a concurrent-call slot of the
+   * user (not the API's outbound allowance: the dispatcher paces campaigns itself), then the
+   * call recorded under the attempt's own session id, so a repeat of the same attempt finds
+   * the call made the first time instead of making another.
+   */
+  async placeCampaignCall(userId: string, call: CampaignCall): Promise<CallLogDocument> {
+    const checked = await this.check(userId, call);
+    const slot = await this.slots.reserve(userId, call.sessionId);
+    if (!slot.taken) {
+      throw new CallsException(
+        CallsErrorCode.TooManyActiveCalls,
+        `At most ${this.config.calls.maxConcurrent} calls may be active at once (now ${slot.active})`,
+      );
+    }
+    try {
+      const { callLog } = await this.record(userId, call.sessionId, {
+        ...checked,
+        metadata: call.metadata,
+        campaignId: call.campaignId,
+        contactId: call.contactId,
+      });
+      return callLog;
+    } catch (error) {
+      await this.slots.release(userId, call.sessionId);
+      throw error;
+    }
+  }
+
+  /** What a call needs, checked in order: the phone, the agent, the number, Exotel, credits. */
+  private async check(
+    userId: string,
+    call: { phoneId: string; agentId?: string; to: string | undefined; variables?: CallVariables },
+  ): Promise<CheckedCall> {
+    const phone = await this.phones.owned(userId, call.phoneId);
     if (phone.status !== 'active') {
       throw new CallsException(CallsErrorCode.PhoneInactive, `Phone ${phone.number} is inactive`);
     }
-    const { agent, config } = await this.phones.withAgent(userId, phone, dto.agentId);
+    const { agent, config } = await this.phones.withAgent(userId, phone, call.agentId);
     if (!agent.isActive) {
       throw new CallsException(CallsErrorCode.AgentInactive, `Agent "${agent.name}" is inactive`);
     }
-    const to = dto.to.startsWith('+') ? toE164(dto.to) : undefined;
-    if (!to) {
+    if (!call.to) {
       throw new CallsException(
         CallsErrorCode.InvalidDestination,
         'to must be a valid phone number in E.164 format (+<country><number>)',
+      );
+    }
+    const missing = missingVariables(config, call.variables);
+    if (missing.length > 0) {
+      throw new CallsException(
+        CallsErrorCode.VariablesMissing,
+        `The agent's prompt or first message uses ${missing.map((name) => `{{${name}}}`).join(', ')} without a value: give them in variables`,
+        { missing },
       );
     }
     if (!phone.exotelData?.appId) {
@@ -87,43 +167,31 @@ export class CallsService {
         credits: user.credits,
       });
     }
-    const sessionId = newSessionId();
-    await this.checkLimits(userId, sessionId);
-    try {
-      const callLog = await this.record(userId, sessionId, {
-        agentId: agent._id,
-        phone,
-        to,
-        config,
-        metadata: dto.metadata,
-      });
-      return toCallLogResponse(callLog);
-    } catch (error) {
-      // Nothing was recorded or queued for certain: the slot goes back.
-      await this.slots.release(userId, sessionId);
-      throw error;
-    }
+    return {
+      agentId: agent._id,
+      phone,
+      to: call.to,
+      config: withVariables(config, call.variables),
+    };
   }
 
   /** The call log, its session and its placement job. */
   private async record(
     userId: string,
     sessionId: string,
-    call: {
-      agentId: Types.ObjectId;
-      phone: { number: string };
-      to: string;
-      config: NewSession['agentConfig'];
+    call: CheckedCall & {
       metadata?: Record<string, unknown>;
+      campaignId?: Types.ObjectId;
+      contactId?: Types.ObjectId;
     },
-  ): Promise<CallLogDocument> {
+  ): Promise<{ callLog: CallLogDocument; created: boolean }> {
     const now = new Date();
     const webhookEvent = await this.webhookEvents.status(
       { userId, agentId: call.agentId },
       'initiated',
       now,
     );
-    const callLog = await this.callLogs.create({
+    const { callLog, created } = await this.callLogs.createOrFind({
       sessionId,
       userId: new Types.ObjectId(userId),
       agentId: call.agentId,
@@ -132,6 +200,8 @@ export class CallsService {
       direction: 'outbound',
       status: 'initiated',
       metadata: call.metadata,
+      campaignId: call.campaignId,
+      contactId: call.contactId,
       webhookEvent,
     });
     await this.sessions.start({
@@ -154,10 +224,10 @@ export class CallsService {
       { callLogId },
       placementJobOptions(callLogId, this.config.calls.placementRetryDelayMs),
     );
-    if (webhookEvent) {
+    if (webhookEvent && created) {
       await this.webhookEvents.announce(callLogId, webhookEvent);
     }
-    return callLog;
+    return { callLog, created };
   }
 
   async list(userId: string, query: ListCallsQueryDto): Promise<Page<CallLogResponse>> {

@@ -132,6 +132,21 @@ export interface AppConfig {
     /** Lifetime of a signed download URL (S3). */
     signedUrlTtlSeconds: number;
   };
+  /** Campaigns: batch calling from contact lists. */
+  campaigns: {
+    /** How often the dispatcher looks for due contacts (0 = it never runs by itself). */
+    dispatchIntervalMs: number;
+    /** Campaign calls started per minute per Exotel account (a share of its request budget). */
+    callsPerMinute: number;
+    /** A claim older than this is taken over: its dispatcher is presumed dead. */
+    claimTimeoutMs: number;
+    /** Calls one dispatcher run starts at most. */
+    maxStartsPerRun: number;
+    /** Contacts one campaign may hold. */
+    maxContacts: number;
+    /** Largest CSV upload (contacts or do-not-call numbers). */
+    csvMaxBytes: number;
+  };
   /** Copies of the carrier's call recordings in our storage. */
   recordings: {
     /** A recording larger than this is not copied (the copy stops at this many bytes). */
@@ -614,6 +629,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
   const env = readEnvironmentName(reader);
   const production = env === 'production';
   const port = reader.integer('PORT', 3000, 0, 65535);
+  const exotelRequestsPerMinute = reader.integer('EXOTEL_REQUESTS_PER_MINUTE', 200, 1, 100_000);
   const redisUrl = reader.url('REDIS_URL', DEFAULT_REDIS_URL, ['redis:', 'rediss:']);
   const jwtExpiresIn = reader.text('JWT_EXPIRES_IN', '7d');
   const jwtExpiresInSeconds = durationToSeconds(jwtExpiresIn);
@@ -711,7 +727,7 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
     apiDocsEnabled: reader.flag('API_DOCS_ENABLED', !production),
     exotel: {
       apiBaseUrl: reader.optional('EXOTEL_API_BASE_URL'),
-      requestsPerMinute: reader.integer('EXOTEL_REQUESTS_PER_MINUTE', 200, 1, 100_000),
+      requestsPerMinute: exotelRequestsPerMinute,
       requestWindowMs: 60_000,
     },
     admin: { email: adminEmail?.toLowerCase(), password: adminPassword },
@@ -721,6 +737,19 @@ export function loadConfig(environment: Environment = process.env): LoadedConfig
       cron: reader.text('BACKUP_CRON', '0 2 * * *'),
     },
     storage: readStorage(reader),
+    campaigns: {
+      dispatchIntervalMs: reader.integer('CAMPAIGN_DISPATCH_INTERVAL_MS', 2000, 0, 3_600_000),
+      callsPerMinute: reader.integer(
+        'CAMPAIGN_CALLS_PER_MINUTE',
+        Math.max(1, Math.floor(exotelRequestsPerMinute / 2)),
+        1,
+        100_000,
+      ),
+      claimTimeoutMs: reader.integer('CAMPAIGN_CLAIM_TIMEOUT_MS', 120_000, 100, 3_600_000),
+      maxStartsPerRun: reader.integer('CAMPAIGN_MAX_STARTS_PER_RUN', 500, 1, 100_000),
+      maxContacts: reader.integer('CAMPAIGN_MAX_CONTACTS', 200_000, 1, 10_000_000),
+      csvMaxBytes: reader.integer('CAMPAIGN_CSV_MAX_BYTES', 50 * 1024 * 1024, 1024, 2 ** 32),
+    },
     recordings: {
       maxBytes: reader.integer('RECORDING_MAX_BYTES', 200 * 1024 * 1024, 1024, 2 ** 40),
       retentionDays: reader.integer('RECORDING_RETENTION_DAYS', 90, 1, 3650),

@@ -6,6 +6,7 @@ import { migration as dailyCallStats } from '../../migrations/005-daily-call-sta
 import { migration as finalizationSweepIndexes } from '../../migrations/006-finalization-sweep-indexes.js';
 import { migration as webhooks } from '../../migrations/007-webhooks.js';
 import { migration as recordings } from '../../migrations/008-recordings.js';
+import { migration as campaigns } from '../../migrations/009-campaigns.js';
 import type { Migration } from './migration.js';
 
 /** Every migration, in the order they apply. */
@@ -18,4 +19,5 @@ export const MIGRATIONS: readonly Migration[] = [
   finalizationSweepIndexes,
   webhooks,
   recordings,
+  campaigns,
 ];

@@ -7,6 +7,7 @@ import { ActiveCallSlots } from '../calls/active-call-slots.js';
 import { toCallStatusJob, type CallStatusJob } from '../calls/call-events.processor.js';
 import { CallLogsRepository } from '../calls/call-logs.repository.js';
 import { RateLimiterService } from '../common/throttling/rate-limiter.service.js';
+import { withVariables } from '../calls/call-variables.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { SecretBoxService } from '../infra/crypto/secret-box.service.js';
@@ -202,7 +203,8 @@ export class TelephonyService {
       callLogId: callLog._id,
       userPhone: caller,
       agentPhone: phone.number,
-      agentConfig: config,
+      // Inbound calls carry no variables: a placeholder is left out rather than spoken as braces.
+      agentConfig: withVariables(config),
       exotelCallSid: callSid,
       startedAt: callLog.startedAt ?? now,
       lastActivityAt: now,

@@ -7,6 +7,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'call.ended',
   'call.analyzed',
   'transcript.message',
+  'campaign.status',
+  'campaign.completed',
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 

@@ -35,6 +35,8 @@ function callSummary(call: CallLogDocument): Record<string, unknown> {
     to: call.toPhone,
     status: call.status,
     metadata: publicMetadata(call),
+    campaignId: call.campaignId?.toString() ?? null,
+    contactId: call.contactId?.toString() ?? null,
   };
 }
 
@@ -107,8 +109,10 @@ export function callEventData(
     }
     case 'call.analyzed':
       return { call: callSummary(call), analysis: call.metadata?.analysis ?? null };
-    default:
-      return { call: callSummary(call) };
+    case 'campaign.status':
+    case 'campaign.completed':
+      // Recorded on campaigns, never on calls (CampaignEvents).
+      return undefined;
   }
 }
 

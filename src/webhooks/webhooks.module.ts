@@ -38,6 +38,7 @@ const queues = BullModule.registerQueue({ name: Queues.webhookDelivery });
     WebhookSweepService,
   ],
   exports: [
+    WebhookDeliveriesRepository,
     WebhookDeliveryService,
     WebhookDispatcher,
     WebhookEndpointsService,

@@ -51,6 +51,9 @@ export function testConfig(environment: Record<string, string> = {}): AppConfig 
     MAX_CONCURRENT_CALLS: '1000',
     PUBLIC_BASE_URL: 'https://voice.example.test',
     SCHEDULER_ENABLED: 'false',
+    // Tests run the campaign dispatcher themselves.
+    CAMPAIGN_DISPATCH_INTERVAL_MS: '0',
+    CAMPAIGN_CALLS_PER_MINUTE: '100000',
     STORAGE_LOCAL_DIR: join(tmpdir(), uniqueName('ai_calling_storage')),
     ...environment,
   }).config;

@@ -3,6 +3,7 @@ import { Type } from 'class-transformer';
 import { IsDate, IsIn, IsMongoId, IsOptional, IsString, Length, ValidateBy } from 'class-validator';
 import { PageMetaDto, PaginationQueryDto } from '../../common/pagination/pagination.js';
 import { IsBoundedPlainObject } from '../../common/validators/bounded-plain-object.validator.js';
+import { type CallVariables, IsCallVariables } from '../call-variables.js';
 import {
   CALL_DIRECTIONS,
   CALL_STATUSES,
@@ -56,6 +57,17 @@ export class CreateCallDto {
   @IsBoundedPlainObject({ maxDepth: 3, maxKeys: 50, maxBytes: 4096 })
   @WithoutReservedMetadataKeys()
   metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional({
+    example: { customerName: 'John', dueDate: '5 December' },
+    description:
+      "Values for the `{{name}}` placeholders of the agent's prompt and first message (names of " +
+      'letters, digits and _; string values of at most 500 characters; at most 50). A placeholder ' +
+      'without a value refuses the call (400 CALL_VARIABLES_MISSING, listing them)',
+  })
+  @IsOptional()
+  @IsCallVariables()
+  variables?: CallVariables;
 }
 
 export class ListCallsQueryDto extends PaginationQueryDto {
@@ -199,6 +211,18 @@ export class CallLogResponse {
   @ApiPropertyOptional({ type: CallBillingResponse, nullable: true })
   billing: CallBillingResponse | null;
   @ApiPropertyOptional({ type: Object, nullable: true }) metadata: Record<string, unknown> | null;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: 'The campaign that placed the call (POST /campaigns)',
+  })
+  campaignId: string | null;
+  @ApiPropertyOptional({
+    type: String,
+    nullable: true,
+    description: "The campaign's contact called",
+  })
+  contactId: string | null;
   @ApiPropertyOptional({ type: CallErrorResponse, nullable: true }) error: CallErrorResponse | null;
   @ApiPropertyOptional({
     enum: PLACEMENT_STATES,

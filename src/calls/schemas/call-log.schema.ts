@@ -161,6 +161,9 @@ export class CallLog {
   @Prop({ type: String }) exotelCallSid?: string;
   @Prop({ type: SchemaFactory.createForClass(CostBreakdown) }) costBreakdown?: CostBreakdown;
   @Prop({ type: MongooseSchema.Types.Mixed }) metadata?: Record<string, unknown>;
+  /** The campaign that placed the call and the contact it called (campaign calls only). */
+  @Prop({ type: MongooseSchema.Types.ObjectId }) campaignId?: Types.ObjectId;
+  @Prop({ type: MongooseSchema.Types.ObjectId }) contactId?: Types.ObjectId;
   @Prop({ type: SchemaFactory.createForClass(CallError) }) error?: CallError;
   @Prop({ type: SchemaFactory.createForClass(CallBilling) }) billing?: CallBilling;
   /** Progress of adding this call to its agent's stats and the daily roll-up (as billing). */

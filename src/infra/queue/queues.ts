@@ -13,6 +13,8 @@ export const Queues = {
   callAnalysis: 'call-analysis',
   /** Copies a finished call's recording from the carrier into our storage. */
   recordingCopy: 'recording-copy',
+  /** Runs of the campaign dispatcher (repeating, and one more whenever a campaign starts). */
+  campaignDispatch: 'campaign-dispatch',
 } as const;
 
 export const Jobs = {
@@ -23,6 +25,7 @@ export const Jobs = {
   deliverWebhook: 'deliver-webhook',
   analyzeCall: 'analyze-call',
   copyRecording: 'copy-recording',
+  dispatchCampaigns: 'dispatch-campaigns',
 } as const;
 
 /** Retried with exponential backoff; failed jobs are kept so they stay visible. */

@@ -9,6 +9,8 @@ export const RedisKeys = {
   lock: (name: string): string => `lock:${name}`,
   /** Sorted set of the user's active calls (session ids, scored by start): concurrent-call slots. */
   activeCalls: (userId: string): string => `calls:active:${userId}`,
+  /** Sorted set of a campaign's calls in flight (session ids, scored by start). */
+  campaignActiveCalls: (campaignId: string): string => `campaign:active:${campaignId}`,
   /** JSON: which events the user's enabled webhook endpoints take (and of which agents). */
   webhookRoutes: (userId: string): string => `webhooks:routes:${userId}`,
 } as const;
