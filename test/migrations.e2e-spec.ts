@@ -158,7 +158,7 @@ describe('migrations', () => {
   it('002 gives zeroed stats to agents lacking them, keeps existing ones, and down removes them', async () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
-    for (let newer = 0; newer < 7; newer += 1) {
+    for (let newer = 0; newer < 8; newer += 1) {
       await runner.down();
     }
     const agents = db.collection('agents');
@@ -197,7 +197,7 @@ describe('migrations', () => {
     expect((await agents.findOne({ _id: bare.insertedId }))?.stats).toEqual(ZEROED_STATS);
     expect((await agents.findOne({ _id: counted.insertedId }))?.stats).toEqual(existingStats);
 
-    for (let newer = 0; newer < 6; newer += 1) {
+    for (let newer = 0; newer < 7; newer += 1) {
       await runner.down();
     }
     expect(await runner.down()).toBe('002-add-agent-stats');
@@ -209,7 +209,7 @@ describe('migrations', () => {
     const { db, runner } = await freshDatabase();
     await runner.up();
     // Back to before 005.
-    for (let newer = 0; newer < 4; newer += 1) {
+    for (let newer = 0; newer < 5; newer += 1) {
       await runner.down();
     }
     const userId = new ObjectId();

@@ -100,13 +100,13 @@ export function fakeClockOf(...apps: INestApplicationContext[]): SharedFakeClock
 export async function startCampaignRig(
   environment: Record<string, string> = {},
 ): Promise<CampaignRig> {
-  let context: TestContext | undefined;
+  const receiver: { context?: TestContext } = {};
   const deliver: CallbackDeliverer = async (url, request) => {
     const target = new URL(url);
-    if (!context) {
+    if (!receiver.context) {
       throw new Error('no app yet');
     }
-    const response = await context.app
+    const response = await receiver.context.app
       .getHttpAdapter()
       .getInstance()
       .inject({
@@ -123,7 +123,7 @@ export async function startCampaignRig(
     CALL_PLACEMENT_RETRY_DELAY_MS: '50',
     ...environment,
   });
-  context = ready;
+  receiver.context = ready;
   const clock = fakeClockOf(ready.app);
   const userIds: string[] = [];
 
