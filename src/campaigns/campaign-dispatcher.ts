@@ -7,12 +7,11 @@ import { isTerminal } from '../calls/call-status.js';
 import { CallsErrorCode } from '../calls/calls.exception.js';
 import { CallsService } from '../calls/calls.service.js';
 import { DomainException } from '../common/errors/domain.exception.js';
-import { RateLimiterService } from '../common/throttling/rate-limiter.service.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
-import { RedisKeys } from '../infra/redis/redis-keys.js';
 import { PhonesErrorCode } from '../phones/phones.exception.js';
 import { UsersRepository } from '../users/users.repository.js';
+import { CampaignCallBudget } from './campaign-call-budget.js';
 import { CampaignCallOutcomes } from './campaign-call-outcomes.js';
 import { CampaignClock } from './campaign-clock.js';
 import { CampaignContactsRepository } from './campaign-contacts.repository.js';
@@ -103,8 +102,8 @@ const CONTACT_FAILURES: readonly string[] = [
  * - Concurrency: a slot among the campaign's `maxConcurrentCalls` and one among the user's
  *   MAX_CONCURRENT_CALLS are reserved atomically (per session id) before the call is recorded,
  *   and freed when it is finalized.
- * - Pace: each start takes a token from the Exotel account's campaign budget
- *   (CAMPAIGN_CALLS_PER_MINUTE, sliding minute, shared by every instance).
+ * - Pace: each start is counted in the Exotel account's campaign budget
+ *   (CampaignCallBudget: CAMPAIGN_CALLS_PER_MINUTE in any 60 s, shared by every instance).
  * - Fairness: users take turns, one call at a time, and each user's campaigns take turns, the
  *   least recently dispatched first.
  * - Windows: only campaigns inside a calling window (and between startAt and endAt) dial.
@@ -124,7 +123,7 @@ export class CampaignDispatcher {
     private readonly callLogs: CallLogsRepository,
     private readonly users: UsersRepository,
     private readonly slots: ActiveCallSlots,
-    private readonly rateLimiter: RateLimiterService,
+    private readonly budget: CampaignCallBudget,
     private readonly clock: CampaignClock,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
@@ -177,10 +176,10 @@ export class CampaignDispatcher {
       byUser.set(userId, turn);
     }
     const turns = [...byUser.values()];
-    let budget = this.config.campaigns.maxStartsPerRun;
-    while (budget > 0 && turns.some((turn) => !turn.done)) {
+    let startsLeft = this.config.campaigns.maxStartsPerRun;
+    while (startsLeft > 0 && turns.some((turn) => !turn.done)) {
       for (const turn of turns) {
-        if (turn.done || budget <= 0) {
+        if (turn.done || startsLeft <= 0) {
           continue;
         }
         const lane = this.nextLane(turn);
@@ -190,7 +189,7 @@ export class CampaignDispatcher {
         }
         const outcome = await this.startOne(lane.campaign, turn, now);
         if (outcome === 'started') {
-          budget -= 1;
+          startsLeft -= 1;
           report.started += 1;
         } else if (outcome === 'skipped') {
           report.skipped += 1;
@@ -236,24 +235,19 @@ export class CampaignDispatcher {
       });
       return 'user-done';
     }
-    const budgetKey = RedisKeys.rateLimit('campaign-dispatch', turn.accountSid);
-    const token = await this.rateLimiter.hit(
-      budgetKey,
-      this.config.campaigns.callsPerMinute,
-      60_000,
-    );
-    if (token.blocked) {
+    const token = await this.budget.take(turn.accountSid);
+    if (!token) {
       return 'user-done';
     }
     const claim = randomUUID();
     const contact = await this.contacts.claimNext(campaign._id, now, claim);
     if (!contact) {
-      await this.rateLimiter.refund(budgetKey);
+      await this.budget.giveBack(token);
       return 'campaign-done';
     }
     const outcome = await this.dial(campaign, contact, claim);
     if (outcome !== 'started') {
-      await this.rateLimiter.refund(budgetKey);
+      await this.budget.giveBack(token);
     }
     return outcome;
   }

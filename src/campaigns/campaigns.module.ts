@@ -5,6 +5,7 @@ import { CALL_OUTCOME_LISTENER } from '../calls/call-outcome.port.js';
 import { CallsModule } from '../calls/calls.module.js';
 import { Queues } from '../infra/queue/queues.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
+import { CampaignCallBudget } from './campaign-call-budget.js';
 import { CampaignCallOutcomes } from './campaign-call-outcomes.js';
 import { CampaignClock } from './campaign-clock.js';
 import { CampaignContactsRepository } from './campaign-contacts.repository.js';
@@ -48,6 +49,7 @@ const queues = BullModule.registerQueue({ name: Queues.campaignDispatch });
     CampaignsService,
     CampaignContactsService,
     DncService,
+    CampaignCallBudget,
     CampaignCallOutcomes,
     { provide: CALL_OUTCOME_LISTENER, useExisting: CampaignCallOutcomes },
     CampaignDispatcher,
