@@ -148,14 +148,16 @@ describe('campaign webhooks', () => {
     const ofCampaign = () =>
       receiver.received.filter((webhook) => webhook.path === '/campaigns').map(body);
     const events = await waitFor(
-      async () => {
+      () => {
         const all = ofCampaign();
-        return all.some((event) => event.type === 'campaign.completed') &&
-          all.some(
-            (event) => event.type === 'call.status' && event.data.call.status === 'completed',
-          )
-          ? all
-          : undefined;
+        return Promise.resolve(
+          all.some((event) => event.type === 'campaign.completed') &&
+            all.some(
+              (event) => event.type === 'call.status' && event.data.call.status === 'completed',
+            )
+            ? all
+            : undefined,
+        );
       },
       20_000,
       'the campaign and call events',
