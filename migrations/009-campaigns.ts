@@ -24,6 +24,11 @@ const INDEXES: IndexDefinition[] = [
     options: { name: 'status_1_lastDispatchAt_1' },
   },
   {
+    collection: 'campaigns',
+    keys: { webhookPending: 1 },
+    options: { name: 'webhookPending_1' },
+  },
+  {
     collection: 'campaigncontacts',
     keys: { campaignId: 1, phone: 1 },
     options: { name: 'campaignId_1_phone_1', unique: true },

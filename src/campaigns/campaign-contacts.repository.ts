@@ -59,6 +59,7 @@ export class CampaignContactsRepository {
     userId: Types.ObjectId,
     batch: NewContact[],
     now: Date,
+    importId?: Types.ObjectId,
   ): Promise<{ inserted: number; duplicates: number }> {
     if (batch.length === 0) {
       return { inserted: 0, duplicates: 0 };
@@ -72,6 +73,7 @@ export class CampaignContactsRepository {
         ? { variables: contact.variables }
         : {}),
       ...(contact.row === undefined ? {} : { row: contact.row }),
+      ...(importId ? { importId } : {}),
       state: 'pending',
       attempts: 0,
       nextAttemptAt: now,
@@ -95,6 +97,14 @@ export class CampaignContactsRepository {
       }
       return { inserted: error.result.insertedCount, duplicates };
     }
+  }
+
+  /** Takes back the contacts an upload stored (those not claimed yet); returns how many. */
+  async removeImport(campaignId: Types.ObjectId, importId: Types.ObjectId): Promise<number> {
+    const result = await this.contacts
+      .deleteMany({ campaignId, importId, state: 'pending', attempts: 0 })
+      .exec();
+    return result.deletedCount;
   }
 
   /**

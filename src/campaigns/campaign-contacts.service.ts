@@ -1,5 +1,5 @@
-import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
+import { Types } from 'mongoose';
 import { AgentsRepository } from '../agents/agents.repository.js';
 import {
   CALL_VARIABLE_LIMITS,
@@ -17,8 +17,8 @@ import { CampaignsRepository } from './campaigns.repository.js';
 import { CampaignsErrorCode, CampaignsException } from './campaigns.exception.js';
 import { CampaignsService } from './campaigns.service.js';
 import { normaliseContactPhone } from './contact-phone.js';
-import { CsvHeaderError, csvRows } from './csv-rows.js';
-import { isUploadTooLarge, tooLarge } from './csv-upload.js';
+import { CsvFormatError, CsvHeaderError, csvRows } from './csv-rows.js';
+import { type CsvUpload, isUploadTooLarge, tooLarge } from './csv-upload.js';
 import type {
   AddContactsDto,
   ContactImportResponse,
@@ -110,10 +110,14 @@ export class CampaignContactsService {
     return this.importRows(campaign, rows, new ImportReport());
   }
 
-  async addCsv(userId: string, campaignId: string, file: Readable): Promise<ContactImportResponse> {
+  async addCsv(
+    userId: string,
+    campaignId: string,
+    upload: CsvUpload,
+  ): Promise<ContactImportResponse> {
     const campaign = await this.openCampaign(userId, campaignId);
     const report = new ImportReport();
-    const rows = csvRows(file, {
+    const rows = csvRows(upload.file, {
       required: 'phone',
       columnProblem: variableNameProblem,
       maxColumns: MAX_CSV_COLUMNS,
@@ -129,20 +133,20 @@ export class CampaignContactsService {
         yield { row, phone, variables };
       }
     }
+    const importId = new Types.ObjectId();
     try {
-      return await this.importRows(campaign, contactsOf(), report);
+      const imported = await this.importRows(campaign, contactsOf(), report, importId);
+      upload.checkComplete();
+      return imported;
     } catch (error) {
-      if (error instanceof CsvHeaderError) {
-        throw new CampaignsException(
-          CampaignsErrorCode.InvalidCsv,
-          `CSV refused: ${error.message}`,
-        );
+      const refusal = csvRefusal(error, this.config.campaigns.csvMaxBytes);
+      if (!refusal) {
+        throw error;
       }
-      if (isUploadTooLarge(error)) {
-        // Read as a stream: the rows before the limit are in.
-        throw tooLarge(this.config.campaigns.csvMaxBytes);
-      }
-      throw error;
+      // The whole file or nothing: what this upload stored so far is taken back.
+      const removed = await this.contacts.removeImport(campaign._id, importId);
+      await this.campaigns.releaseContacts(campaign._id, removed);
+      throw refusal;
     }
   }
 
@@ -184,6 +188,7 @@ export class CampaignContactsService {
     campaign: CampaignDocument,
     rows: Iterable<RawContact> | AsyncIterable<RawContact>,
     report: ImportReport,
+    importId?: Types.ObjectId,
   ): Promise<ContactImportResponse> {
     const agent = await this.agents.findOwned(
       campaign.userId.toString(),
@@ -205,11 +210,11 @@ export class CampaignContactsService {
       }
       batch.set(contact.phone, contact);
       if (batch.size >= BATCH_SIZE) {
-        await this.store(campaign, [...batch.values()], report);
+        await this.store(campaign, [...batch.values()], report, importId);
         batch = new Map();
       }
     }
-    await this.store(campaign, [...batch.values()], report);
+    await this.store(campaign, [...batch.values()], report, importId);
     return report.toResponse();
   }
 
@@ -249,6 +254,7 @@ export class CampaignContactsService {
     campaign: CampaignDocument,
     batch: NewContact[],
     report: ImportReport,
+    importId: Types.ObjectId | undefined,
   ): Promise<void> {
     if (batch.length === 0) {
       return;
@@ -279,11 +285,20 @@ export class CampaignContactsService {
       campaign.userId,
       allowed,
       this.clock.now(),
+      importId,
     );
     await this.campaigns.releaseContacts(campaign._id, allowed.length - inserted);
     report.accepted += inserted;
     report.duplicate += duplicates;
   }
+}
+
+/** The answer to an upload refused as a whole, or undefined for any other error. */
+export function csvRefusal(error: unknown, maxBytes: number): CampaignsException | undefined {
+  if (error instanceof CsvHeaderError || error instanceof CsvFormatError) {
+    return new CampaignsException(CampaignsErrorCode.InvalidCsv, `CSV refused: ${error.message}`);
+  }
+  return isUploadTooLarge(error) ? tooLarge(maxBytes) : undefined;
 }
 
 const EXPORT_COLUMNS = [

@@ -134,7 +134,8 @@ export class CampaignDispatcher {
     await this.startDue(now);
     report.recovered = await this.recoverClaims(now);
     const lanes: Lane[] = [];
-    for (const campaign of await this.campaigns.withStatus('running', MAX_CAMPAIGNS_PER_RUN)) {
+    const examined = await this.campaigns.withStatus('running', MAX_CAMPAIGNS_PER_RUN);
+    for (const campaign of examined) {
       if (campaign.schedule.endAt && campaign.schedule.endAt.getTime() <= now.getTime()) {
         await this.contacts.endPending(campaign._id, 'expired', now);
       }
@@ -149,8 +150,9 @@ export class CampaignDispatcher {
       }
     }
     await this.dispatchFairly(lanes, now, report);
+    // Every campaign looked at moves to the back, so the next run looks at the others first.
     await this.campaigns.markDispatched(
-      lanes.map((lane) => lane.campaign._id),
+      examined.map((campaign) => campaign._id),
       now,
     );
     for (const pending of await this.campaigns.withPendingEvents(MAX_EVENT_SWEEPS_PER_RUN)) {
@@ -385,9 +387,12 @@ export class CampaignDispatcher {
         continue;
       }
       recovered += 1;
-      const recorded = await this.callLogs.findBySessionId(
-        attemptSessionId(contact._id, contact.attempts),
-      );
+      const sessionId = attemptSessionId(contact._id, contact.attempts);
+      const recorded = await this.callLogs.findBySessionId(sessionId);
+      if (!recorded) {
+        // The campaign slot the dead dispatcher may have taken goes back (dial takes it again).
+        await this.slots.releaseForCampaign(campaign._id.toString(), sessionId);
+      }
       if (recorded || (campaign.status === 'running' && isOpen(campaign.schedule, now))) {
         await this.dial(campaign, contact, claim);
       } else {

@@ -176,7 +176,7 @@ export class CampaignsController {
     if (request.isMultipart()) {
       await this.campaigns.owned(user.userId, id);
       const upload = await csvUpload(request, this.contacts.csvMaxBytes);
-      return this.contacts.addCsv(user.userId, id, upload.file);
+      return this.contacts.addCsv(user.userId, id, upload);
     }
     const dto = (await bodyValidation.transform(request.body ?? {}, {
       type: 'body',

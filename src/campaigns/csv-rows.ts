@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type CsvError, parse } from 'csv-parse';
+import { CsvError, parse } from 'csv-parse';
 
 /** One data record of a CSV upload, by column name; `row` is its line in the file (header = 1). */
 export interface CsvRow {
@@ -15,7 +15,7 @@ export interface CsvRowsOptions {
   maxColumns: number;
   /** A record longer than this is refused (a hostile file cannot make one huge field). */
   maxRecordBytes: number;
-  /** Told about records the parser could not read (unclosed quote, record too long). */
+  /** Told about records with another number of fields than the header. */
   onBadRow: (row: number, reason: string) => void;
 }
 
@@ -25,9 +25,18 @@ export class CsvHeaderError extends Error {
 }
 
 /**
- * Reads a CSV upload record by record, never holding more than the parser's buffer: the header
- * names the columns (the required one is returned under its lower-case name), records with
- * another number of fields or unreadable ones are reported and skipped, blank lines ignored.
+ * The file cannot be read past some line (a quote never closed, a record longer than allowed):
+ * what follows cannot be told apart, so the upload as a whole is refused.
+ */
+export class CsvFormatError extends Error {
+  override readonly name = 'CsvFormatError';
+}
+
+/**
+ * Reads a CSV upload record by record, never holding more than the parser's buffer (and one
+ * record of at most `maxRecordBytes`): the header names the columns (the required one is
+ * returned under its lower-case name), records with another number of fields are reported and
+ * skipped, blank lines ignored. A file the parser cannot read on throws CsvFormatError.
  */
 export async function* csvRows(input: Readable, options: CsvRowsOptions): AsyncGenerator<CsvRow> {
   const parser = input.pipe(
@@ -36,19 +45,13 @@ export async function* csvRows(input: Readable, options: CsvRowsOptions): AsyncG
       trim: true,
       skip_empty_lines: true,
       relax_column_count: true,
-      skip_records_with_error: true,
       max_record_size: options.maxRecordBytes,
       info: true,
-      on_skip: (error: CsvError | undefined) => {
-        const lines = (error as { lines?: unknown } | undefined)?.lines;
-        options.onBadRow(typeof lines === 'number' ? lines : 0, error?.message ?? 'unreadable');
-        return undefined;
-      },
     }),
   );
   input.on('error', (error) => parser.destroy(error));
   let header: string[] | undefined;
-  for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+  for await (const item of readable(parser)) {
     const { record, info } = item;
     if (!header) {
       header = checkedHeader(record, options);
@@ -66,6 +69,24 @@ export async function* csvRows(input: Readable, options: CsvRowsOptions): AsyncG
   }
   if (!header) {
     throw new CsvHeaderError('the file is empty: it needs a header row naming its columns');
+  }
+}
+
+/** The parser's records; its own errors become CsvFormatError, naming the line. */
+async function* readable(
+  parser: AsyncIterable<unknown>,
+): AsyncGenerator<{ record: string[]; info: { lines: number } }> {
+  try {
+    for await (const item of parser) {
+      yield item as { record: string[]; info: { lines: number } };
+    }
+  } catch (error) {
+    if (error instanceof CsvError) {
+      const lines = (error as { lines?: unknown }).lines;
+      const where = typeof lines === 'number' ? ` (line ${lines})` : '';
+      throw new CsvFormatError(`${error.message}${where}`);
+    }
+    throw error;
   }
 }
 

@@ -13,12 +13,17 @@ export interface CsvUpload {
   file: Readable;
   /** The text fields sent before the file. */
   fields: Record<string, string>;
+  /** Once the file is read: throws FST_REQ_FILE_TOO_LARGE if it was cut at the limit. */
+  checkComplete(): void;
 }
+
+const FILE_TOO_LARGE = 'FST_REQ_FILE_TOO_LARGE';
 
 /**
  * The CSV file of a multipart upload, as a stream (never buffered). A body announced larger
- * than `maxBytes` is refused before anything is read; one that turns out larger fails the read
- * with FST_REQ_FILE_TOO_LARGE (see `isUploadTooLarge`).
+ * than `maxBytes` is refused before anything is read; for a file that turns out larger, the
+ * stream ends at the limit and `checkComplete` throws FST_REQ_FILE_TOO_LARGE (see
+ * `isUploadTooLarge`): the caller takes back what it stored.
  */
 export async function csvUpload(request: FastifyRequest, maxBytes: number): Promise<CsvUpload> {
   const announced = Number(request.headers['content-length'] ?? Number.NaN);
@@ -47,11 +52,21 @@ export async function csvUpload(request: FastifyRequest, maxBytes: number): Prom
       fields[name] = field.value;
     }
   }
-  return { file: part.file, fields };
+  const file = part.file;
+  return {
+    file,
+    fields,
+    checkComplete: () => {
+      // Over the limit the stream just ends early: the upload fails instead of a row cut short.
+      if (file.truncated) {
+        throw Object.assign(new Error('file too large'), { code: FILE_TOO_LARGE });
+      }
+    },
+  };
 }
 
 export function isUploadTooLarge(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'FST_REQ_FILE_TOO_LARGE';
+  return (error as { code?: unknown } | null)?.code === FILE_TOO_LARGE;
 }
 
 export function tooLarge(maxBytes: number): CampaignsException {

@@ -72,7 +72,7 @@ export class DncController {
     if (request.isMultipart()) {
       const upload = await csvUpload(request, this.dnc.csvMaxBytes);
       const reason = upload.fields.reason?.trim().slice(0, 200) || undefined;
-      return this.dnc.addCsv(user.userId, upload.file, reason);
+      return this.dnc.addCsv(user.userId, upload, reason);
     }
     const dto = (await bodyValidation.transform(request.body ?? {}, {
       type: 'body',

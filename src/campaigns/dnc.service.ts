@@ -1,15 +1,15 @@
-import type { Readable } from 'node:stream';
 import { Inject, Injectable } from '@nestjs/common';
 import { Types } from 'mongoose';
 import { type Page, type PaginationQueryDto, toPage } from '../common/pagination/pagination.js';
 import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { CampaignClock } from './campaign-clock.js';
+import { csvRefusal } from './campaign-contacts.service.js';
 import { CampaignContactsRepository } from './campaign-contacts.repository.js';
 import { CampaignsErrorCode, CampaignsException } from './campaigns.exception.js';
 import { normaliseContactPhone } from './contact-phone.js';
-import { CsvHeaderError, csvRows } from './csv-rows.js';
-import { isUploadTooLarge, tooLarge } from './csv-upload.js';
+import { csvRows } from './csv-rows.js';
+import type { CsvUpload } from './csv-upload.js';
 import { DncRepository } from './dnc.repository.js';
 import type { AddDncDto, DncEntryResponse, DncImportResponse } from './dto/dnc.dto.js';
 
@@ -41,9 +41,9 @@ export class DncService {
     return this.addRows(userId, rows, dto.reason, report);
   }
 
-  async addCsv(userId: string, file: Readable, reason?: string): Promise<DncImportResponse> {
+  async addCsv(userId: string, upload: CsvUpload, reason?: string): Promise<DncImportResponse> {
     const report = emptyReport();
-    const rows = csvRows(file, {
+    const rows = csvRows(upload.file, {
       required: 'phone',
       maxColumns: 20,
       maxRecordBytes: 4096,
@@ -58,19 +58,12 @@ export class DncService {
       }
     }
     try {
-      return await this.addRows(userId, phonesOf(), reason, report);
+      const added = await this.addRows(userId, phonesOf(), reason, report);
+      upload.checkComplete();
+      return added;
     } catch (error) {
-      if (error instanceof CsvHeaderError) {
-        throw new CampaignsException(
-          CampaignsErrorCode.InvalidCsv,
-          `CSV refused: ${error.message}`,
-        );
-      }
-      if (isUploadTooLarge(error)) {
-        // Read as a stream: the rows before the limit are in.
-        throw tooLarge(this.config.campaigns.csvMaxBytes);
-      }
-      throw error;
+      // Numbers listed before the problem stay listed (a number too many is never harmful).
+      throw csvRefusal(error, this.config.campaigns.csvMaxBytes) ?? error;
     }
   }
 

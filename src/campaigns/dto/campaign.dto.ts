@@ -290,7 +290,7 @@ export class AddContactsDto {
 export class InvalidRowResponse {
   @ApiProperty({
     example: 17,
-    description: 'CSV: row after the header (1 = first); JSON: index + 1',
+    description: 'CSV: the line in the file (the header is 1); JSON: index + 1',
   })
   row: number;
   @ApiProperty({ example: 'phone "12345" is not a valid number' }) reason: string;

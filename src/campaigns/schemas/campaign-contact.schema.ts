@@ -37,8 +37,10 @@ export class CampaignContact {
   /** E.164 */
   @Prop({ type: String, required: true }) phone: string;
   @Prop({ type: MongooseSchema.Types.Mixed }) variables?: Record<string, string>;
-  /** Its row in the uploaded CSV (1 = the first row after the header). */
+  /** Its line in the uploaded CSV (the header is line 1), or its place in a JSON batch (from 1). */
   @Prop({ type: Number, min: 1 }) row?: number;
+  /** The CSV upload that brought it (taken back if that upload is refused part-way). */
+  @Prop({ type: MongooseSchema.Types.ObjectId }) importId?: Types.ObjectId;
   @Prop({ type: String, required: true, enum: CONTACT_STATES, default: 'pending' })
   state: ContactState;
   /** Attempts claimed so far; the current one's number while dialing or calling. */

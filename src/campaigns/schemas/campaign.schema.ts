@@ -107,3 +107,4 @@ export type CampaignDocument = Campaign & {
 export const CampaignSchema = SchemaFactory.createForClass(Campaign);
 CampaignSchema.index({ userId: 1, createdAt: -1 });
 CampaignSchema.index({ status: 1, lastDispatchAt: 1 });
+CampaignSchema.index({ webhookPending: 1 });
