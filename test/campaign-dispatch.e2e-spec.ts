@@ -102,6 +102,50 @@ describe('campaign dispatch: the Exotel budget', () => {
   });
 });
 
+describe("campaign dispatch: the user's limit and the campaign's end", () => {
+  let rig: CampaignRig;
+
+  beforeAll(async () => {
+    rig = await startCampaignRig({ MAX_CONCURRENT_CALLS: '2' });
+    rig.clock.set(IN_HOURS);
+  });
+
+  afterAll(async () => {
+    await rig.close();
+  });
+
+  it("never has more of a user's calls at once than MAX_CONCURRENT_CALLS, whatever the campaigns allow", async () => {
+    const line = await rig.newLine();
+    const campaignId = await started(rig, line, 4, { maxConcurrentCalls: 10 });
+    expect((await rig.dispatch()).started).toBe(2);
+    expect((await rig.dispatch()).started).toBe(0);
+    const states = (await rig.contactsOf(campaignId)).map((contact) => contact.state).sort();
+    // The refused ones are back in line, their attempt not counted.
+    expect(states).toEqual(['calling', 'calling', 'pending', 'pending']);
+    const pending = (await rig.contactsOf(campaignId)).filter(
+      (contact) => contact.state === 'pending',
+    );
+    expect(pending.map((contact) => contact.attempts)).toEqual([0, 0]);
+    await rig.move(line, campaignId, 'cancel');
+    await waitForQueuesDrained(rig.context.app, CAMPAIGN_QUEUES);
+  });
+
+  it('expires the contacts still waiting at endAt and completes the campaign', async () => {
+    const line = await rig.newLine();
+    rig.clock.set(new Date(IN_HOURS.getTime() - 3_600_000));
+    const campaignId = await started(rig, line, 2, {
+      schedule: { endAt: new Date(IN_HOURS.getTime() - 60_000).toISOString() },
+    });
+    rig.clock.set(IN_HOURS);
+    const report = await rig.dispatch();
+    expect(report.started).toBe(0);
+    expect(report.campaignsCompleted).toBe(1);
+    const states = (await rig.contactsOf(campaignId)).map((contact) => contact.state);
+    expect(states).toEqual(['expired', 'expired']);
+    expect((await rig.campaignDoc(campaignId))?.status).toBe('completed');
+  });
+});
+
 describe('campaign webhooks', () => {
   let rig: CampaignRig;
   let receiver: WebhookReceiver;
