@@ -5,22 +5,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { APP_CONFIG } from '../config/config.module.js';
 import { RedisKeys } from '../infra/redis/redis-keys.js';
 import { REDIS_CLIENT } from '../infra/redis/redis.module.js';
-
-/**
- * Sliding window on Redis's clock: KEYS[1] sorted set of start times; ARGV window ms, limit,
- * member. Returns 1 when the start is counted, 0 when the last window holds `limit` already.
- */
-const TAKE_SCRIPT = `
-local time = redis.call('time')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local window = tonumber(ARGV[1])
-redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
-if redis.call('zcard', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('zadd', KEYS[1], now, ARGV[3])
-  redis.call('pexpire', KEYS[1], window)
-  return 1
-end
-return 0`;
+import { SLIDING_WINDOW_TAKE_SCRIPT } from '../infra/redis/sliding-window.js';
 
 const WINDOW_MS = 60_000;
 
@@ -46,15 +31,15 @@ export class CampaignCallBudget {
   /** Counts one start for the account; undefined when the minute's budget is spent. */
   async take(accountSid: string): Promise<BudgetToken | undefined> {
     const token = { key: RedisKeys.rateLimit('campaign-calls', accountSid), member: randomUUID() };
-    const taken = await this.redis.eval(
-      TAKE_SCRIPT,
+    const waitMs = await this.redis.eval(
+      SLIDING_WINDOW_TAKE_SCRIPT,
       1,
       token.key,
       WINDOW_MS,
       this.config.campaigns.callsPerMinute,
       token.member,
     );
-    return Number(taken) === 1 ? token : undefined;
+    return Number(waitMs) === 0 ? token : undefined;
   }
 
   async giveBack(token: BudgetToken): Promise<void> {

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { MongoBulkWriteError } from 'mongodb';
 import { type Model, Types } from 'mongoose';
 import type { CallStatus } from '../calls/schemas/call-log.schema.js';
 import { type PaginationQueryDto, skipFor } from '../common/pagination/pagination.js';
-import { isDuplicateKeyError } from '../users/users.repository.js';
+import { insertNew } from '../infra/mongo/insert-new.js';
 import {
   CampaignContact,
   type CampaignContactDocument,
@@ -81,22 +80,8 @@ export class CampaignContactsRepository {
       createdAt: now,
       updatedAt: now,
     }));
-    try {
-      const result = await this.contacts.collection.insertMany(documents, { ordered: false });
-      return { inserted: result.insertedCount, duplicates: 0 };
-    } catch (error) {
-      if (!(error instanceof MongoBulkWriteError)) {
-        throw error;
-      }
-      const errors = (
-        Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]
-      ) as Array<{ index: number; code?: number; errmsg?: string }>;
-      const duplicates = errors.filter((writeError) => isDuplicateKeyError(writeError)).length;
-      if (duplicates !== errors.length) {
-        throw error;
-      }
-      return { inserted: error.result.insertedCount, duplicates };
-    }
+    const { inserted, duplicates } = await insertNew(this.contacts.collection, documents);
+    return { inserted, duplicates: duplicates.size };
   }
 
   /** Takes back the contacts an upload stored (those not claimed yet); returns how many. */

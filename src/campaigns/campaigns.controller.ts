@@ -10,7 +10,6 @@ import {
   Query,
   Req,
   StreamableFile,
-  ValidationPipe,
 } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
@@ -37,7 +36,7 @@ import type { Page } from '../common/pagination/pagination.js';
 import { ParseObjectIdPipe } from '../common/pipes/parse-object-id.pipe.js';
 import { CampaignContactsService } from './campaign-contacts.service.js';
 import { CampaignsService, type OwnerMove } from './campaigns.service.js';
-import { csvUpload } from './csv-upload.js';
+import { csvUpload, validatedBody } from './csv-upload.js';
 import {
   AddContactsDto,
   CampaignDetailResponse,
@@ -50,14 +49,6 @@ import {
   ListCampaignsQueryDto,
   ListContactsQueryDto,
 } from './dto/campaign.dto.js';
-
-/** Validates a JSON body the way the global pipe does (the route also takes multipart). */
-export const bodyValidation = new ValidationPipe({
-  whitelist: true,
-  forbidNonWhitelisted: true,
-  transform: true,
-  stopAtFirstError: false,
-});
 
 @ApiTags('campaigns')
 @ApiBearerAuth()
@@ -178,11 +169,7 @@ export class CampaignsController {
       const upload = await csvUpload(request, this.contacts.csvMaxBytes);
       return this.contacts.addCsv(user.userId, id, upload);
     }
-    const dto = (await bodyValidation.transform(request.body ?? {}, {
-      type: 'body',
-      metatype: AddContactsDto,
-    })) as AddContactsDto;
-    return this.contacts.addJson(user.userId, id, dto);
+    return this.contacts.addJson(user.userId, id, await validatedBody(request, AddContactsDto));
   }
 
   @Get(':id/contacts')

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type {} from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
+import { ValidationPipe } from '@nestjs/common';
 import { CampaignsErrorCode, CampaignsException } from './campaigns.exception.js';
 
 /** What a multipart body may carry besides its file. */
@@ -75,4 +76,20 @@ export function tooLarge(maxBytes: number): CampaignsException {
     `The CSV may be at most ${maxBytes} bytes: split it into several uploads`,
     { maxBytes },
   );
+}
+
+/** Checks a JSON body the way the global pipe does (the routes that take CSV take JSON too). */
+const bodyValidation = new ValidationPipe({
+  whitelist: true,
+  forbidNonWhitelisted: true,
+  transform: true,
+  stopAtFirstError: false,
+});
+
+/** The request's JSON body as `metatype`, validated (400 with the problems otherwise). */
+export async function validatedBody<T extends object>(
+  request: FastifyRequest,
+  metatype: new () => T,
+): Promise<T> {
+  return (await bodyValidation.transform(request.body ?? {}, { type: 'body', metatype })) as T;
 }

@@ -29,8 +29,7 @@ import {
   CurrentUser,
 } from '../common/decorators/current-user.decorator.js';
 import { type Page, PaginationQueryDto } from '../common/pagination/pagination.js';
-import { bodyValidation } from './campaigns.controller.js';
-import { csvUpload } from './csv-upload.js';
+import { csvUpload, validatedBody } from './csv-upload.js';
 import { DncService } from './dnc.service.js';
 import { AddDncDto, DncEntryResponse, DncImportResponse, DncPageResponse } from './dto/dnc.dto.js';
 
@@ -74,11 +73,7 @@ export class DncController {
       const reason = upload.fields.reason?.trim().slice(0, 200) || undefined;
       return this.dnc.addCsv(user.userId, upload, reason);
     }
-    const dto = (await bodyValidation.transform(request.body ?? {}, {
-      type: 'body',
-      metatype: AddDncDto,
-    })) as AddDncDto;
-    return this.dnc.add(user.userId, dto);
+    return this.dnc.add(user.userId, await validatedBody(request, AddDncDto));
   }
 
   @Get()

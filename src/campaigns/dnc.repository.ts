@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { InjectModel } from '@nestjs/mongoose';
-import { MongoBulkWriteError } from 'mongodb';
 import { type Model, Types } from 'mongoose';
 import { type PaginationQueryDto, skipFor } from '../common/pagination/pagination.js';
-import { isDuplicateKeyError } from '../users/users.repository.js';
+import { insertNew } from '../infra/mongo/insert-new.js';
 import { DncEntry, type DncEntryDocument } from './schemas/dnc-entry.schema.js';
 
 /** The only code that touches the dncentries collection; every query is the user's. */
@@ -28,25 +27,11 @@ export class DncRepository {
       ...(reason ? { reason } : {}),
       createdAt: now,
     }));
-    try {
-      await this.entries.collection.insertMany(documents, { ordered: false });
-      return { added: phones, existing: 0 };
-    } catch (error) {
-      if (!(error instanceof MongoBulkWriteError)) {
-        throw error;
-      }
-      const errors = (
-        Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors]
-      ) as Array<{ index: number; code?: number; errmsg?: string }>;
-      if (!errors.every((writeError) => isDuplicateKeyError(writeError))) {
-        throw error;
-      }
-      const failed = new Set(errors.map((writeError) => writeError.index));
-      return {
-        added: phones.filter((_phone, index) => !failed.has(index)),
-        existing: failed.size,
-      };
-    }
+    const { duplicates } = await insertNew(this.entries.collection, documents);
+    return {
+      added: phones.filter((_phone, index) => !duplicates.has(index)),
+      existing: duplicates.size,
+    };
   }
 
   /** Which of `phones` are on the user's list. */

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../config/app-config.js';
 import { APP_CONFIG } from '../../config/config.module.js';
 import { RedisKeys } from '../../infra/redis/redis-keys.js';
+import { SLIDING_WINDOW_TAKE_SCRIPT } from '../../infra/redis/sliding-window.js';
 import { REDIS_CLIENT } from '../../infra/redis/redis.module.js';
 
 /** Where requests to one Exotel account are counted; the client waits on it before each one. */
@@ -14,24 +15,6 @@ export interface RequestBudget {
 
 // Waiters on several instances retry at slightly different moments instead of all at once.
 const MAX_JITTER_MS = 25;
-
-/**
- * Sliding window in one atomic script, on Redis's own clock so every instance agrees:
- * KEYS[1] sorted set of request start times; ARGV window ms, limit, member.
- * Returns 0 when the request is counted, else the milliseconds until a slot frees up.
- */
-const TAKE_SCRIPT = `
-local time = redis.call('time')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local window = tonumber(ARGV[1])
-redis.call('zremrangebyscore', KEYS[1], '-inf', now - window)
-if redis.call('zcard', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('zadd', KEYS[1], now, ARGV[3])
-  redis.call('pexpire', KEYS[1], window)
-  return 0
-end
-local oldest = redis.call('zrange', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)`;
 
 /**
  * Exotel's per-account limit (EXOTEL_REQUESTS_PER_MINUTE, 200 by default) shared by every
@@ -56,7 +39,14 @@ export class ExotelRequestBudget implements RequestBudget {
     const member = randomUUID();
     for (;;) {
       const waitMs = Number(
-        await this.redis.eval(TAKE_SCRIPT, 1, key, this.windowMs, this.limit, member),
+        await this.redis.eval(
+          SLIDING_WINDOW_TAKE_SCRIPT,
+          1,
+          key,
+          this.windowMs,
+          this.limit,
+          member,
+        ),
       );
       if (waitMs <= 0) {
         return;
