@@ -27,8 +27,16 @@ export class CampaignDispatchProcessor extends ClosingWorkerHost implements OnAp
     super();
   }
 
-  async onApplicationBootstrap(): Promise<void> {
+  onApplicationBootstrap(): void {
     this.worker.concurrency = 1;
+    // Not awaited: start-up must not wait for the queue Redis (it may be down for a while).
+    void this.setUpSchedule().catch((error: unknown) => {
+      this.logger.warn(`campaign dispatch schedule not set up: ${String(error)}`);
+    });
+  }
+
+  /** The repeating run, shared by every worker; removed when CAMPAIGN_DISPATCH_INTERVAL_MS=0. */
+  private async setUpSchedule(): Promise<void> {
     const every = this.config.campaigns.dispatchIntervalMs;
     if (every > 0) {
       await this.queue.upsertJobScheduler(
