@@ -446,7 +446,7 @@ describe('MongoDB backup and restore', () => {
 
       await expect(failure).rejects.toMatchObject({ code: BackupErrorCode.RestoreIncomplete });
       await expect(failure).rejects.toThrow(
-        /stopped at collection "calllogs" \(0 of 2500 documents inserted\).*Restored: agents\. Not restored: conversationturns, dailycallstats, migrations, migrations_lock, phones, sessions, users, webhookdeliveries, webhookendpoints\./s,
+        /stopped at collection "calllogs" \(0 of 2500 documents inserted\).*Restored: agents\. Not restored: campaigncontacts, campaigns, conversationturns, dailycallstats, dncentries, migrations, migrations_lock, phones, sessions, users, webhookdeliveries, webhookendpoints\./s,
       );
       expect((await collectionsOf(target)).sort()).toEqual(['agents', 'calllogs']);
       // The indexes come first, so the failing one stops calllogs before any document is loaded.
@@ -649,7 +649,7 @@ describe('backups off the machine: copied to S3 and restored from there', () => 
         BACKUP_S3_PREFIX: 'prod',
       }).config.storage,
     };
-    const created = createBackupStorage(config.storage);
+    const created = await createBackupStorage(config.storage);
     if (created === undefined) {
       throw new Error('no backup storage with STORAGE_DRIVER=s3');
     }
@@ -765,7 +765,7 @@ describe('backups off the machine: copied to S3 and restored from there', () => 
       NODE_ENV: 'test',
       ...s3Environment(`no-such-bucket-${Date.now().toString(36)}`),
     }).config.storage;
-    const unreachable = createBackupStorage(missingBucket);
+    const unreachable = await createBackupStorage(missingBucket);
     const attempt = new MongoBackupService(context.db, config, unreachable).backup({
       root,
       now: new Date('2026-11-21T02:00:00Z'),

@@ -93,19 +93,33 @@ export class CampaignContactsRepository {
   }
 
   /**
-   * Claims the contact due first for its next attempt (atomic: one dispatcher gets it),
-   * counting the attempt. Null when none is due.
+   * Up to `limit` contacts of the campaign due now, ids only. Unsorted on purpose: any due
+   * contact will do, and the development server would sort them without the index (its cost
+   * grows with the contacts waiting); MongoDB returns them in `nextAttemptAt` order anyway.
    */
-  claimNext(
-    campaignId: Types.ObjectId,
+  async dueIds(campaignId: Types.ObjectId, now: Date, limit: number): Promise<Types.ObjectId[]> {
+    const due = await this.contacts
+      .find({ campaignId, state: 'pending', nextAttemptAt: { $lte: now } }, { _id: 1 })
+      .limit(limit)
+      .lean<Array<{ _id: Types.ObjectId }>>()
+      .exec();
+    return due.map((contact) => contact._id);
+  }
+
+  /**
+   * Claims the contact's next attempt while it is still due (atomic: of dispatchers racing for
+   * it, one gets it), counting the attempt. Null when another got it or it is not due.
+   */
+  claim(
+    contactId: Types.ObjectId,
     now: Date,
     token: string,
   ): Promise<CampaignContactDocument | null> {
     return this.contacts
       .findOneAndUpdate(
-        { campaignId, state: 'pending', nextAttemptAt: { $lte: now } },
+        { _id: contactId, state: 'pending', nextAttemptAt: { $lte: now } },
         { $set: { state: 'dialing', claim: { token, at: now } }, $inc: { attempts: 1 } },
-        { sort: { nextAttemptAt: 1 }, new: true },
+        { returnDocument: 'after' },
       )
       .lean<CampaignContactDocument>()
       .exec();
@@ -122,7 +136,7 @@ export class CampaignContactsRepository {
       .findOneAndUpdate(
         { _id: contactId, state: 'dialing', 'claim.token': staleToken },
         { $set: { claim: { token, at: now } } },
-        { new: true },
+        { returnDocument: 'after' },
       )
       .lean<CampaignContactDocument>()
       .exec();
@@ -200,7 +214,7 @@ export class CampaignContactsRepository {
       .findOneAndUpdate(
         { _id: contactId, state: 'calling', callLogId },
         { $set: set, $inc: { cost: outcome.cost, callSeconds: outcome.durationSec } },
-        { new: true },
+        { returnDocument: 'after' },
       )
       .lean<CampaignContactDocument>()
       .exec();

@@ -27,6 +27,10 @@ import type { CampaignDocument, CampaignStatusReason } from './schemas/campaign.
 const MAX_CAMPAIGNS_PER_RUN = 200;
 /** Left claims taken over per run. */
 const MAX_RECOVERIES_PER_RUN = 100;
+/** Due contacts read ahead per campaign at a time. */
+const CANDIDATES_PER_READ = 50;
+/** Read-aheads one claim tries before giving up (dispatchers racing took the rest). */
+const MAX_CANDIDATE_READS = 3;
 /** Campaigns whose undelivered webhook events one run hands to delivery. */
 const MAX_EVENT_SWEEPS_PER_RUN = 50;
 
@@ -50,6 +54,8 @@ type StartOutcome =
 interface Lane {
   campaign: CampaignDocument;
   done: boolean;
+  /** Due contacts read ahead (ids), claimed one by one. */
+  candidates: Types.ObjectId[];
 }
 
 interface UserTurn {
@@ -93,8 +99,9 @@ const CONTACT_FAILURES: readonly string[] = [
 /**
  * Starts campaign calls. Any number of instances may run it at once (it is a queue job, and
  * tests run two side by side): every step that could start a call twice is atomic.
- * - A contact attempt is claimed with one conditional update (pending -> dialing, attempt
- *   counted), so exactly one dispatcher gets it.
+ * - A contact attempt is claimed with one conditional update by id (still pending and due ->
+ *   dialing, attempt counted), so exactly one dispatcher gets it; due contacts are read ahead
+ *   50 at a time, and one taken meanwhile by another dispatcher is just skipped.
  * - The attempt's call is recorded under a session id derived from (contact, attempt), unique
  *   among call logs: a repeat of the attempt finds the call made the first time. So a claim
  *   whose dispatcher died (older than CAMPAIGN_CLAIM_TIMEOUT_MS) is taken over and finished:
@@ -146,7 +153,7 @@ export class CampaignDispatcher {
         continue;
       }
       if (isOpen(campaign.schedule, now)) {
-        lanes.push({ campaign, done: false });
+        lanes.push({ campaign, done: false, candidates: [] });
       }
     }
     await this.dispatchFairly(lanes, now, report);
@@ -189,7 +196,7 @@ export class CampaignDispatcher {
           turn.done = true;
           continue;
         }
-        const outcome = await this.startOne(lane.campaign, turn, now);
+        const outcome = await this.startOne(lane, turn, now);
         if (outcome === 'started') {
           startsLeft -= 1;
           report.started += 1;
@@ -216,13 +223,13 @@ export class CampaignDispatcher {
   }
 
   /** Claims the campaign's next due contact and starts its call, within every limit. */
-  private async startOne(
-    campaign: CampaignDocument,
-    turn: UserTurn,
-    now: Date,
-  ): Promise<StartOutcome> {
+  private async startOne(lane: Lane, turn: UserTurn, now: Date): Promise<StartOutcome> {
+    const { campaign } = lane;
     const campaignId = campaign._id.toString();
     if ((await this.slots.campaignActive(campaignId)) >= campaign.maxConcurrentCalls) {
+      return 'campaign-done';
+    }
+    if (!(await this.hasCandidates(lane, now))) {
       return 'campaign-done';
     }
     if (turn.accountSid === undefined) {
@@ -242,7 +249,7 @@ export class CampaignDispatcher {
       return 'user-done';
     }
     const claim = randomUUID();
-    const contact = await this.contacts.claimNext(campaign._id, now, claim);
+    const contact = await this.claimCandidate(lane, now, claim);
     if (!contact) {
       await this.budget.giveBack(token);
       return 'campaign-done';
@@ -252,6 +259,38 @@ export class CampaignDispatcher {
       await this.budget.giveBack(token);
     }
     return outcome;
+  }
+
+  /** Whether the lane has due contacts read ahead (reading more when it has none). */
+  private async hasCandidates(lane: Lane, now: Date): Promise<boolean> {
+    if (lane.candidates.length === 0) {
+      lane.candidates = await this.contacts.dueIds(lane.campaign._id, now, CANDIDATES_PER_READ);
+    }
+    return lane.candidates.length > 0;
+  }
+
+  /** Claims the first read-ahead contact still due; another dispatcher may have taken some. */
+  private async claimCandidate(
+    lane: Lane,
+    now: Date,
+    claim: string,
+  ): Promise<CampaignContactDocument | null> {
+    for (let reads = 0; reads < MAX_CANDIDATE_READS; reads += 1) {
+      for (
+        let contactId = lane.candidates.shift();
+        contactId;
+        contactId = lane.candidates.shift()
+      ) {
+        const contact = await this.contacts.claim(contactId, now, claim);
+        if (contact) {
+          return contact;
+        }
+      }
+      if (!(await this.hasCandidates(lane, now))) {
+        return null;
+      }
+    }
+    return null;
   }
 
   /** Starts the call of a claimed attempt (or adopts the one recorded for it already). */

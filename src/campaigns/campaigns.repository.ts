@@ -97,7 +97,7 @@ export class CampaignsRepository {
           ...(Object.keys(unset).length > 0 ? { $unset: unset } : {}),
           ...(move.events.length > 0 ? { $push: { webhookEvents: { $each: move.events } } } : {}),
         },
-        { new: true },
+        { returnDocument: 'after' },
       )
       .lean<CampaignDocument>()
       .exec();

@@ -130,8 +130,9 @@ export async function backupCommand(
   }
   const rest = outIndex >= 0 ? [...args.slice(0, outIndex), ...args.slice(outIndex + 2)] : args;
   assertOnlyKnownArguments(rest, [], usage);
+  const storage = await createBackupStorage(config.storage);
   const summary = await withDatabase(config, (client) =>
-    new MongoBackupService(client.db(), config, createBackupStorage(config.storage)).backup({
+    new MongoBackupService(client.db(), config, storage).backup({
       ...(root === undefined ? {} : { root }),
       onProgress: createProgressPrinter(progress),
     }),

@@ -13,7 +13,8 @@ export const RECORDING_STORAGE = Symbol('RECORDING_STORAGE');
     {
       provide: RECORDING_STORAGE,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): ObjectStorage => createRecordingStorage(config.storage),
+      useFactory: (config: AppConfig): Promise<ObjectStorage> =>
+        createRecordingStorage(config.storage),
     },
   ],
   exports: [RECORDING_STORAGE],

@@ -22,8 +22,8 @@ import { RedisSnapshotService } from './redis-snapshot.service.js';
     {
       provide: BACKUP_STORAGE,
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig): ObjectStorage | null =>
-        createBackupStorage(config.storage) ?? null,
+      useFactory: async (config: AppConfig): Promise<ObjectStorage | null> =>
+        (await createBackupStorage(config.storage)) ?? null,
     },
     MongoBackupService,
     MongoRestoreService,

@@ -114,7 +114,7 @@ export class MongoRestoreService {
   async restore(location: string, options: RestoreOptions = {}): Promise<RestoreSummary> {
     const started = Date.now();
     const database = this.db.databaseName;
-    const { source, path } = this.sourceOf(location);
+    const { source, path } = await this.sourceOf(location);
     if (options.force !== true) {
       await this.refuseLiveDatabase(options);
     }
@@ -192,9 +192,11 @@ export class MongoRestoreService {
     );
   }
 
-  private sourceOf(location: string): { source: BackupSource; path: string } {
+  private async sourceOf(location: string): Promise<{ source: BackupSource; path: string }> {
     const stored =
-      this.config === undefined ? undefined : storageForLocation(this.config.storage, location);
+      this.config === undefined
+        ? undefined
+        : await storageForLocation(this.config.storage, location);
     if (stored !== undefined) {
       return { source: new StorageBackupSource(stored.storage), path: stored.prefix };
     }
