@@ -139,7 +139,7 @@ async function runPhase(args: string[]): Promise<void> {
       const summary = await new MongoRestoreService(client.db()).restore(path, { drop: true });
       result = { documents: summary.inserted, durationMs: Date.now() - started, bytes: 0 };
     } else if (phase === 'backup-s3') {
-      const storage = createBackupStorage(config.storage);
+      const storage = await createBackupStorage(config.storage);
       if (storage === undefined) {
         throw new Error('the S3 settings gave no backup storage');
       }
