@@ -1,5 +1,6 @@
 import { ObjectId } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CallsService } from '../src/calls/calls.service.js';
 import { RedisKeys } from '../src/infra/redis/redis-keys.js';
 import { randomIndianNumber } from './support/catalogue-factories.js';
 import {
@@ -70,6 +71,36 @@ describe('campaign dispatch: fairness and pace', () => {
     ] as const) {
       await rig.move(line, id, 'cancel');
     }
+    await waitForQueuesDrained(rig.context.app, CAMPAIGN_QUEUES);
+  });
+
+  it('stops starting calls the moment the window closes, even in the middle of a run', async () => {
+    const line = await rig.newLine();
+    // 20:59 IST, one minute before the default window closes.
+    const beforeClose = new Date('2026-12-08T15:29:00Z');
+    rig.clock.set(beforeClose);
+    const campaignId = await started(rig, line, 4, { maxConcurrentCalls: 10 });
+    // The clock passes 21:00 IST once two calls were recorded.
+    const calls = rig.context.app.get(CallsService);
+    const place = calls.placeCampaignCall.bind(calls);
+    let placed = 0;
+    calls.placeCampaignCall = async (...args) => {
+      const log = await place(...args);
+      placed += 1;
+      if (placed === 2) {
+        rig.clock.set(new Date('2026-12-08T15:30:00Z'));
+      }
+      return log;
+    };
+    try {
+      expect((await rig.dispatch()).started).toBe(2);
+    } finally {
+      calls.placeCampaignCall = place;
+      rig.clock.set(IN_HOURS);
+    }
+    const states = (await rig.contactsOf(campaignId)).map((contact) => contact.state).sort();
+    expect(states).toEqual(['calling', 'calling', 'pending', 'pending']);
+    await rig.move(line, campaignId, 'cancel');
     await waitForQueuesDrained(rig.context.app, CAMPAIGN_QUEUES);
   });
 });

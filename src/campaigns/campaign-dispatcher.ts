@@ -196,6 +196,11 @@ export class CampaignDispatcher {
           turn.done = true;
           continue;
         }
+        // A long run must not call on after the window closed (or the campaign ended).
+        if (!isOpen(lane.campaign.schedule, this.clock.now())) {
+          lane.done = true;
+          continue;
+        }
         const outcome = await this.startOne(lane, turn, now);
         if (outcome === 'started') {
           startsLeft -= 1;
