@@ -21,6 +21,7 @@ import { CallsService } from '../src/calls/calls.service.js';
 import type { CallStatus } from '../src/calls/schemas/call-log.schema.js';
 import {
   DatabaseCommandCounter,
+  countsBetween,
   type DatabaseCommandCounts,
 } from '../src/infra/commands/database-command-counter.js';
 import { Queues } from '../src/infra/queue/queues.js';
@@ -682,27 +683,6 @@ class AppProcess {
       waiter.reject(error);
     }
   }
-}
-
-function countsBetween(
-  before: DatabaseCommandCounts,
-  after: DatabaseCommandCounts,
-): DatabaseCommandCounts {
-  const difference = (
-    now: Record<string, number>,
-    then: Record<string, number>,
-  ): Record<string, number> =>
-    Object.fromEntries(
-      Object.entries(now)
-        .map(([name, count]): [string, number] => [name, count - (then[name] ?? 0)])
-        .filter(([, count]) => count > 0),
-    );
-  return {
-    mongo: difference(after.mongo, before.mongo),
-    redis: difference(after.redis, before.redis),
-    mongoTotal: after.mongoTotal - before.mongoTotal,
-    redisTotal: after.redisTotal - before.redisTotal,
-  };
 }
 
 /** `MongoDB n (by command); Redis m (by command)`, per unit. */

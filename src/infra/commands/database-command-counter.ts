@@ -37,21 +37,28 @@ export class DatabaseCommandCounter {
 
   /** Counts sent since `before` (a snapshot taken earlier), by command name. */
   since(before: DatabaseCommandCounts): DatabaseCommandCounts {
-    const after = this.snapshot();
-    const difference = (
-      now: Record<string, number>,
-      then: Record<string, number>,
-    ): Record<string, number> =>
-      Object.fromEntries(
-        Object.entries(now)
-          .map(([name, count]): [string, number] => [name, count - (then[name] ?? 0)])
-          .filter(([, count]) => count > 0),
-      );
-    return {
-      mongo: difference(after.mongo, before.mongo),
-      redis: difference(after.redis, before.redis),
-      mongoTotal: after.mongoTotal - before.mongoTotal,
-      redisTotal: after.redisTotal - before.redisTotal,
-    };
+    return countsBetween(before, this.snapshot());
   }
+}
+
+/** The commands counted from snapshot `before` to snapshot `after`, by name (only those sent). */
+export function countsBetween(
+  before: DatabaseCommandCounts,
+  after: DatabaseCommandCounts,
+): DatabaseCommandCounts {
+  const difference = (
+    now: Record<string, number>,
+    then: Record<string, number>,
+  ): Record<string, number> =>
+    Object.fromEntries(
+      Object.entries(now)
+        .map(([name, count]): [string, number] => [name, count - (then[name] ?? 0)])
+        .filter(([, count]) => count > 0),
+    );
+  return {
+    mongo: difference(after.mongo, before.mongo),
+    redis: difference(after.redis, before.redis),
+    mongoTotal: after.mongoTotal - before.mongoTotal,
+    redisTotal: after.redisTotal - before.redisTotal,
+  };
 }
