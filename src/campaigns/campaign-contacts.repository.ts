@@ -253,16 +253,6 @@ export class CampaignContactsRepository {
     return open !== null;
   }
 
-  /** When the campaign's next waiting contact is due (undefined when none waits). */
-  async nextDue(campaignId: Types.ObjectId): Promise<Date | undefined> {
-    const next = await this.contacts
-      .findOne({ campaignId, state: 'pending' }, { nextAttemptAt: 1 })
-      .sort({ nextAttemptAt: 1 })
-      .lean<Pick<CampaignContactDocument, 'nextAttemptAt'>>()
-      .exec();
-    return next?.nextAttemptAt;
-  }
-
   /**
    * Contacts by state, and what their calls cost and lasted. One accumulator per aggregation:
    * the development server (FerretDB) computes only the first `$sum` of a `$group` right.
